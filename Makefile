@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Entry points.  The kernel build itself happens outside the checkout, in
+# $(XIPDAX_BUILD) (default ~/.cache/xipdax); see README.md.
+
+.PHONY: all demo check build setup vm-run bench clean-build
+
+all: build
+
+# Install what is missing (Debian packages, bindgen).
+setup:
+	scripts/setup-host
+
+# Build the test kernel, our modules and the guest initramfs.
+build:
+	scripts/build
+
+# The main job: boot the guest and show what xipram/xipfs do.
+demo:
+	scripts/demo
+
+# Build and run every test; ends with "N passed, N failed, N skipped".
+check:
+	scripts/check
+
+# Benchmarks (ratios against in-kernel alternatives, same boot).
+bench:
+	scripts/bench
+
+# Forget the kernel build (the next build starts from scratch).
+clean-build:
+	scripts/clean-build

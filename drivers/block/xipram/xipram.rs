@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! xipram: a RAM block device that offers DAX.
+//!
+//! - `modprobe xipram [nr_devices=N] [size_mib=M]` creates `/dev/xipram0` .. `/dev/xipram{N-1}`,
+//!   each of `M` MiB, with all their memory allocated (and zeroed) at load time.
+//! - Bio-based like brd: reads, writes, flushes (nothing to do: RAM has no cache to flush),
+//!   discards and write-zeroes (both zero the range; the memory stays allocated).
+//! - DAX: each disk hosts a DAX device whose `direct_access` hands out the kernel address and
+//!   pfn of the device memory, as many contiguous pages as the memory run allows, without ever
+//!   sleeping; `zero_page_range` zeroes; `recovery_write` has no poison to clear.
+//! - Memory comes in physically contiguous runs of up to 2 MiB (order-9 allocations), falling
+//!   back to smaller runs when memory is fragmented, so that DAX users get long runs.
+//! - The module cannot be unloaded while a device is open or mounted.
+
+use kernel::{
+    alloc::flags::{GFP_KERNEL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO},
+    block::bio::{self, Bio, DiskBuilder, Op, SECTOR_SIZE},
+    contig_pages::{self, ContigPages, DirectRange, PAGE_SIZE},
+    dax,
+    prelude::*,
+    sync::Arc,
+};
+
+module! {
+    type: XipRamModule,
+    name: "xipram",
+    author: "The xipdax developers",
+    description: "RAM block device with DAX (direct access) for execute-in-place filesystems",
+    license: "GPL",
+}
+
+kernel::module_param!(module: "xipram", NR_DEVICES: nr_devices: u32 = 1,
+    "Number of devices /dev/xipramN to create, 1 to 256 (default 1)");
+kernel::module_param!(module: "xipram", SIZE_MIB: size_mib: u64 = 64,
+    "Size of each device in MiB, allocated at load time (default 64)");
+
+/// Most devices one load may create.
+const MAX_DEVICES: u32 = 256;
+
+/// Order of the largest memory run: 2 MiB, the PMD size on x86-64.
+const RUN_ORDER: u32 = 9;
+
+/// Bytes in a MiB.
+const MIB: u64 = 1 << 20;
+
+/// Largest discard or write-zeroes bio: 8 MiB, so that zeroing one bio stays short.
+const MAX_ZEROING_SECTORS: u32 = (8 * MIB / SECTOR_SIZE as u64) as u32;
+
+/// One physically contiguous run of the device's memory.
+struct Run {
+    /// Device page number of the run's first page.
+    first: usize,
+    pages: ContigPages,
+}
+
+/// The memory of one device: runs of contiguous pages, in device order.
+struct Memory {
+    runs: KVec<Run>,
+    nr_pages: usize,
+}
+
+impl Memory {
+    /// Allocates `nr_pages` zeroed pages in runs of at most `2^max_order` pages.
+    ///
+    /// Fails with `ENOMEM` (without waking the OOM killer) if the memory is not there.
+    fn new(nr_pages: usize, max_order: u32) -> Result<Self> {
+        let mut runs = KVec::new();
+        let mut first = 0;
+        let mut order = max_order;
+        while first < nr_pages {
+            // The largest run that fits what is left...
+            while order > 0 && (1usize << order) > nr_pages - first {
+                order -= 1;
+            }
+            // ...or a smaller one when memory is too fragmented for it.
+            match ContigPages::alloc(
+                order,
+                GFP_KERNEL | __GFP_ZERO | __GFP_RETRY_MAYFAIL | __GFP_NOWARN,
+            ) {
+                Ok(pages) => {
+                    let n = pages.nr_pages();
+                    runs.push(Run { first, pages }, GFP_KERNEL)?;
+                    first += n;
+                }
+                Err(_) if order > 0 => order -= 1,
+                Err(_) => return Err(ENOMEM),
+            }
+        }
+        Ok(Self { runs, nr_pages })
+    }
+
+    fn len(&self) -> u64 {
+        (self.nr_pages * PAGE_SIZE) as u64
+    }
+
+    /// The run holding device page `pgoff`.
+    fn run(&self, pgoff: usize) -> Result<&Run> {
+        if pgoff >= self.nr_pages {
+            return Err(ERANGE);
+        }
+        let i = match self.runs.binary_search_by(|r| r.first.cmp(&pgoff)) {
+            Ok(i) => i,
+            Err(i) => i - 1, // `runs[0].first == 0 <= pgoff`, so `i >= 1`.
+        };
+        Ok(&self.runs[i])
+    }
+
+    /// Calls `f(run, offset in run, position in the range, length)` for each piece of the
+    /// byte range `[offset, offset + len)` of the device, which may span runs.
+    fn for_each_piece(
+        &self,
+        offset: u64,
+        len: usize,
+        mut f: impl FnMut(&ContigPages, usize, usize, usize) -> Result,
+    ) -> Result {
+        let end = offset.checked_add(len as u64).ok_or(ERANGE)?;
+        if end > self.len() {
+            return Err(ERANGE);
+        }
+        let mut done = 0;
+        while done < len {
+            let pos = offset as usize + done;
+            let run = self.run(pos / PAGE_SIZE)?;
+            let in_run = pos - run.first * PAGE_SIZE;
+            let n = (len - done).min(run.pages.len() - in_run);
+            f(&run.pages, in_run, done, n)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result {
+        self.for_each_piece(offset, buf.len(), |pages, at, pos, n| {
+            pages.read(at, &mut buf[pos..pos + n])
+        })
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result {
+        self.for_each_piece(offset, buf.len(), |pages, at, pos, n| {
+            pages.write(at, &buf[pos..pos + n])
+        })
+    }
+
+    fn zero(&self, offset: u64, len: usize) -> Result {
+        self.for_each_piece(offset, len, |pages, at, _, n| pages.zero(at, n))
+    }
+}
+
+impl bio::Operations for Memory {
+    fn submit_bio(&self, bio: &Bio<'_>) -> Result {
+        let start = bio.offset();
+        match bio.op() {
+            Op::Read => bio.for_each_segment(|buf, pos| self.read(start + pos as u64, buf)),
+            Op::Write => bio.for_each_segment(|buf, pos| self.write(start + pos as u64, buf)),
+            // Writes land in RAM directly: there is no volatile cache to flush.
+            Op::Flush => Ok(()),
+            // The memory stays allocated (it was all allocated at load); reads of a discarded
+            // range return zeroes, as with brd.
+            Op::Discard | Op::WriteZeroes => self.zero(start, bio.len()),
+            Op::Other(_) => Err(EOPNOTSUPP),
+        }
+        .map_err(|e| if e == EOPNOTSUPP { e } else { EIO })
+    }
+}
+
+impl dax::Operations for Memory {
+    fn direct_access(
+        &self,
+        pgoff: u64,
+        nr_pages: usize,
+        _mode: dax::AccessMode,
+    ) -> Result<DirectRange<'_>> {
+        let pgoff = usize::try_from(pgoff).map_err(|_| ERANGE)?;
+        let run = self.run(pgoff)?;
+        let index = pgoff - run.first;
+        let n = nr_pages.min(run.pages.nr_pages() - index);
+        run.pages.direct(index, n)
+    }
+
+    fn zero_page_range(&self, pgoff: u64, nr_pages: usize) -> Result {
+        let len = nr_pages.checked_mul(PAGE_SIZE).ok_or(ERANGE)?;
+        let offset = pgoff.checked_mul(PAGE_SIZE as u64).ok_or(ERANGE)?;
+        self.zero(offset, len)
+    }
+}
+
+type XipDisk = bio::Disk<Memory, Memory>;
+
+/// Creates device number `index` of `nr_pages` pages.
+fn create_device(index: u32, nr_pages: usize, module: &'static ThisModule) -> Result<XipDisk> {
+    let memory = Arc::new(Memory::new(nr_pages, RUN_ORDER)?, GFP_KERNEL)?;
+    let runs = memory.runs.len();
+    let dax = dax::Device::new(memory.clone())?;
+    let disk = DiskBuilder::new()
+        .capacity_sectors(memory.len() / SECTOR_SIZE as u64)
+        .physical_block_size(PAGE_SIZE as u32)?
+        .max_discard_sectors(MAX_ZEROING_SECTORS)
+        .max_write_zeroes_sectors(MAX_ZEROING_SECTORS)
+        .nowait(true)
+        .build(fmt!("xipram{}", index), module, memory, Some(dax))?;
+    pr_info!(
+        "{}: {} MiB in {} contiguous run(s) of up to {} KiB, DAX enabled\n",
+        disk.name(),
+        disk.data().len() / MIB,
+        runs,
+        (PAGE_SIZE << RUN_ORDER) / 1024
+    );
+    Ok(disk)
+}
+
+/// Checks the module parameters; returns the number of devices and pages per device.
+fn parse_params(nr_devices: u32, size_mib: u64) -> Result<(u32, usize)> {
+    if nr_devices == 0 || nr_devices > MAX_DEVICES {
+        pr_err!("nr_devices={}: must be 1 to {}\n", nr_devices, MAX_DEVICES);
+        return Err(EINVAL);
+    }
+    if size_mib == 0 {
+        pr_err!("size_mib=0: a device needs at least 1 MiB\n");
+        return Err(EINVAL);
+    }
+    let total_pages = size_mib
+        .checked_mul(MIB / PAGE_SIZE as u64)
+        .and_then(|p| p.checked_mul(nr_devices as u64));
+    let available = contig_pages::available_pages() as u64;
+    match total_pages {
+        Some(total) if total <= available => {
+            Ok((nr_devices, (size_mib * (MIB / PAGE_SIZE as u64)) as usize))
+        }
+        _ => {
+            pr_err!(
+                "nr_devices={} size_mib={}: needs more memory than is available ({} MiB)\n",
+                nr_devices,
+                size_mib,
+                available * PAGE_SIZE as u64 / MIB
+            );
+            Err(ENOMEM)
+        }
+    }
+}
+
+struct XipRamModule {
+    _disks: KVec<XipDisk>,
+}
+
+impl kernel::Module for XipRamModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let (nr_devices, nr_pages) = parse_params(NR_DEVICES.get(), SIZE_MIB.get())?;
+        // On an error, the devices already made are dropped (deleted, memory freed) with the
+        // vector: no half-created set stays behind.
+        let mut disks = KVec::new();
+        for i in 0..nr_devices {
+            let disk = create_device(i, nr_pages, module).inspect_err(|e| {
+                pr_err!(
+                    "xipram{}: cannot create a {} MiB device: error {}\n",
+                    i,
+                    SIZE_MIB.get(),
+                    e.to_errno()
+                )
+            })?;
+            disks.push(disk, GFP_KERNEL)?;
+        }
+        Ok(Self { _disks: disks })
+    }
+}
+
+#[cfg(CONFIG_XIPRAM_KUNIT_TEST)]
+mod tests;

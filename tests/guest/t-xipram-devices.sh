@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0
+# xipram: module parameters create the devices asked for, with DAX advertised,
+# and unloading removes them and gives all their memory back.
+. ./lib.sh
+
+# Defaults: one 64 MiB device.
+run modprobe xipram
+[ -b /dev/xipram0 ] || fail "/dev/xipram0 missing"
+[ -e /dev/xipram1 ] && fail "/dev/xipram1 exists with nr_devices=1"
+expect_eq "$(cat /sys/block/xipram0/size)" $((64 * 2048)) "xipram0 sectors"
+expect_eq "$(blockdev --getsize64 /dev/xipram0)" $((64 << 20)) "xipram0 bytes"
+expect_eq "$(cat /sys/block/xipram0/queue/dax)" 1 "queue/dax"
+expect_eq "$(cat /sys/module/xipram/parameters/nr_devices)" 1 "nr_devices parameter"
+expect_eq "$(cat /sys/module/xipram/parameters/size_mib)" 64 "size_mib parameter"
+run rmmod xipram
+[ -e /dev/xipram0 ] && fail "/dev/xipram0 still there after rmmod"
+[ -e /sys/block/xipram0 ] && fail "/sys/block/xipram0 still there after rmmod"
+
+# modinfo describes both parameters.
+modinfo xipram >/tmp/modinfo
+grep -q 'parm:.*nr_devices:.*Number of devices' /tmp/modinfo || { cat /tmp/modinfo; fail "modinfo: nr_devices"; }
+grep -q 'parm:.*size_mib:.*Size of each device in MiB' /tmp/modinfo || { cat /tmp/modinfo; fail "modinfo: size_mib"; }
+
+# Several devices of a given size; each is independent.
+run modprobe xipram nr_devices=3 size_mib=5
+for i in 0 1 2; do
+	expect_eq "$(blockdev --getsize64 /dev/xipram$i)" $((5 << 20)) "xipram$i bytes"
+	expect_eq "$(cat /sys/block/xipram$i/queue/dax)" 1 "xipram$i queue/dax"
+	echo "device $i" | dd of=/dev/xipram$i bs=512 conv=sync 2>/dev/null
+done
+[ -e /dev/xipram3 ] && fail "/dev/xipram3 exists with nr_devices=3"
+for i in 0 1 2; do
+	expect_eq "$(dd if=/dev/xipram$i bs=512 count=1 2>/dev/null | head -n 1)" "device $i" "xipram$i content"
+done
+run rmmod xipram
+
+# The memory is held while loaded and all returned on unload.  MemFree moves
+# in steps (per-CPU lists), so allow some slack around the 256 MiB.
+echo 3 >/proc/sys/vm/drop_caches
+before=$(meminfo MemFree)
+run modprobe xipram size_mib=256
+loaded=$(meminfo MemFree)
+held=$(((before - loaded) / 1024))
+echo "MemFree: before $before kB, loaded $loaded kB: the device holds $held MiB for size_mib=256"
+[ "$held" -ge 250 ] && [ "$held" -le 270 ] || fail "device holds $held MiB, expected about 256"
+run rmmod xipram
+after=$(meminfo MemFree)
+echo "MemFree after rmmod: $after kB"
+[ $(((before - after) / 1024)) -le 8 ] || fail "rmmod gave back only $(((after - loaded) / 1024)) MiB"
+exit 0
