@@ -90,7 +90,7 @@ impl<T: Operations> Device<T> {
         // SAFETY: `OPS` is a static table valid for the lifetime of the device; the private
         // pointer stays valid until `drop`, which kills the device before releasing `data`.
         let dax = from_err_ptr(unsafe {
-            bindings::alloc_dax(Arc::as_ptr(&data).cast_mut().cast(), &Self::OPS)
+            bindings::alloc_dax((&*data as *const T).cast_mut().cast(), &Self::OPS)
         })?;
         // INVARIANT: `alloc_dax` returned a live device with `OPS` and our private data.
         Ok(Self {
@@ -110,7 +110,8 @@ impl<T: Operations> Device<T> {
     }
 
     /// Calls [`Operations::direct_access`] through the same path a filesystem uses
-    /// (`dax_direct_access`, which checks that the device is alive and clamps the count).
+    /// (`dax_direct_access` under `dax_read_lock`, which checks that the device is alive and
+    /// clamps the count to `nr_pages`; 0 pages asks whether the page exists).
     ///
     /// Returns the kernel address, pfn and length of the run found.
     ///
@@ -142,6 +143,8 @@ impl<T: Operations> Device<T> {
     /// assert_eq!(pfn, pfn0 + 1);
     /// assert_eq!(kaddr as usize, kaddr0 as usize + PAGE_SIZE);
     /// assert_eq!(dev.direct_access(4, 1).err(), Some(ERANGE));
+    /// assert_eq!(dev.direct_access(3, 0).map(|r| r.2), Ok(0)); // the page exists
+    /// assert_eq!(dev.direct_access(4, 0).err(), Some(ERANGE));
     /// dev.data().0.write(PAGE_SIZE, b"poison")?;
     /// dev.zero_page_range(1, 1)?;
     /// let mut buf = [1u8; 6];
@@ -153,17 +156,21 @@ impl<T: Operations> Device<T> {
         let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
         let mut pfn = bindings::pfn_t { val: 0 };
         let pgoff = usize::try_from(pgoff).map_err(|_| ERANGE)?;
-        let nr = core::ffi::c_long::try_from(nr_pages).map_err(|_| EINVAL)?;
-        // SAFETY: `self.dax` is live by the type invariant; the out-pointers are valid.
+        let nr = isize::try_from(nr_pages).map_err(|_| EINVAL)?;
+        // SAFETY: `self.dax` is live by the type invariant; the out-pointers are valid. The
+        // call is made inside the DAX SRCU read section, as `dax_direct_access` requires.
         let ret = unsafe {
-            bindings::dax_direct_access(
+            let id = bindings::dax_read_lock();
+            let ret = bindings::dax_direct_access(
                 self.dax.as_ptr(),
                 pgoff as _,
                 nr,
                 bindings::dax_access_mode_DAX_ACCESS,
                 &mut kaddr,
                 &mut pfn,
-            )
+            );
+            bindings::dax_read_unlock(id);
+            ret
         };
         if ret < 0 {
             return Err(Error::from_errno(ret as i32));
@@ -177,9 +184,13 @@ impl<T: Operations> Device<T> {
     /// as `fs/dax.c` does).
     pub fn zero_page_range(&self, pgoff: u64, nr_pages: usize) -> Result {
         let pgoff = usize::try_from(pgoff).map_err(|_| ERANGE)?;
-        // SAFETY: `self.dax` is live by the type invariant.
+        // SAFETY: `self.dax` is live by the type invariant; the call is made inside the DAX
+        // SRCU read section, as `dax_zero_page_range` requires.
         crate::error::to_result(unsafe {
-            bindings::dax_zero_page_range(self.dax.as_ptr(), pgoff as _, nr_pages)
+            let id = bindings::dax_read_lock();
+            let ret = bindings::dax_zero_page_range(self.dax.as_ptr(), pgoff as _, nr_pages);
+            bindings::dax_read_unlock(id);
+            ret
         })
     }
 
@@ -194,12 +205,12 @@ impl<T: Operations> Device<T> {
 
     unsafe extern "C" fn direct_access_callback(
         dax: *mut bindings::dax_device,
-        pgoff: bindings::pgoff_t,
-        nr_pages: core::ffi::c_long,
+        pgoff: usize,
+        nr_pages: isize,
         mode: bindings::dax_access_mode,
         kaddr: *mut *mut core::ffi::c_void,
         pfn: *mut bindings::pfn_t,
-    ) -> core::ffi::c_long {
+    ) -> isize {
         // SAFETY: C calls this only for devices made with `OPS`, i.e. by `Device::<T>::new`,
         // while they are alive.
         let data = unsafe { Self::data_of(dax) };
@@ -248,7 +259,7 @@ impl<T: Operations> Device<T> {
 
     unsafe extern "C" fn zero_page_range_callback(
         dax: *mut bindings::dax_device,
-        pgoff: bindings::pgoff_t,
+        pgoff: usize,
         nr_pages: usize,
     ) -> core::ffi::c_int {
         // SAFETY: As in `direct_access_callback`.
@@ -261,7 +272,7 @@ impl<T: Operations> Device<T> {
 
     unsafe extern "C" fn recovery_write_callback(
         dax: *mut bindings::dax_device,
-        pgoff: bindings::pgoff_t,
+        pgoff: usize,
         addr: *mut core::ffi::c_void,
         bytes: usize,
         iter: *mut bindings::iov_iter,

@@ -45,22 +45,15 @@ impl Test {
     /// Use [`kunit_expect!`](crate::kunit_expect) rather than calling this directly.
     pub fn fail(&mut self, file: &CStr, line: u32, args: fmt::Arguments<'_>) {
         self.failures += 1;
-        // SAFETY: `kunit_hooks` is KUnit's table of hooks, written once when KUnit initialises
-        // and only read afterwards; we copy one function pointer out of it.
-        let hook = unsafe { (*core::ptr::addr_of!(bindings::kunit_hooks)).fail_current_test };
-        match hook {
-            // SAFETY: The hook takes a NUL-terminated file name, a line and a printf format;
-            // `%pA` formats the `fmt::Arguments` passed by pointer, which outlives the call.
-            Some(fail) => unsafe {
-                fail(
-                    file.as_char_ptr(),
-                    line as _,
-                    c"%pA".as_ptr(),
-                    &args as *const _ as *const core::ffi::c_void,
-                )
-            },
-            None => crate::kunit::err(format_args!("{}:{}: {}\n", file, line, args)),
-        }
+        // SAFETY: The file name is NUL-terminated and `args` is a `fmt::Arguments` that outlives
+        // the call, as the helper's `%pA` expects. Outside a KUnit test the helper does nothing.
+        unsafe {
+            bindings::kunit_fail_current_test(
+                file.as_char_ptr(),
+                line as _,
+                &args as *const _ as *const core::ffi::c_void,
+            )
+        };
     }
 
     /// How many failures this test has recorded so far.
@@ -99,10 +92,10 @@ pub const fn end_case() -> bindings::kunit_case {
 /// A `struct kunit_suite` named `name` with the cases at `cases`. Used by
 /// [`kunit_test_suite!`](crate::kunit_test_suite).
 #[doc(hidden)]
-pub const fn suite(name: &'static CStr, cases: *mut bindings::kunit_case) -> bindings::kunit_suite {
+pub const fn suite(name: &'static [u8], cases: *mut bindings::kunit_case) -> bindings::kunit_suite {
     // SAFETY: All zeroes is KUnit's "not set" for every field (no init/exit hooks).
     let mut s: bindings::kunit_suite = unsafe { core::mem::zeroed() };
-    let bytes = name.as_bytes();
+    let bytes = name;
     // Leave room for the terminating NUL, which the zeroed array already holds.
     let mut i = 0;
     while i < bytes.len() && i < s.name.len() - 1 {
@@ -134,11 +127,11 @@ macro_rules! kunit_test_suite {
             ];
 
             static mut SUITE: $crate::bindings::kunit_suite = $crate::kunit_suite::suite(
-                $crate::c_str!(stringify!($suite)),
+                stringify!($suite).as_bytes(),
                 ::core::ptr::addr_of_mut!(CASES) as *mut $crate::bindings::kunit_case,
             );
 
-            #[used]
+            #[used(compiler)]
             #[link_section = ".kunit_test_suites"]
             static mut ENTRY: *mut $crate::bindings::kunit_suite =
                 ::core::ptr::addr_of_mut!(SUITE);

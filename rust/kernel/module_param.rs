@@ -117,7 +117,7 @@ macro_rules! module_param {
                 static __this_module: $crate::types::Opaque<$crate::bindings::module>;
             }
 
-            #[used]
+            #[used(compiler)]
             #[link_section = "__param"]
             static PARAM: $crate::module_param::KernelParam =
                 $crate::module_param::KernelParam($crate::bindings::kernel_param {
@@ -141,7 +141,7 @@ macro_rules! module_param {
             const PARM: &str = concat!("parm=", stringify!($name), ":", $desc);
             #[cfg(not(MODULE))]
             const PARM: &str = concat!($module, ".parm=", stringify!($name), ":", $desc);
-            #[used]
+            #[used(compiler)]
             #[link_section = ".modinfo"]
             static PARM_INFO: [u8; PARM.len() + 1] = $crate::module_param::modinfo(PARM);
 
@@ -149,7 +149,7 @@ macro_rules! module_param {
             const TYPE: &str = concat!("parmtype=", stringify!($name), ":", $tyname);
             #[cfg(not(MODULE))]
             const TYPE: &str = concat!($module, ".parmtype=", stringify!($name), ":", $tyname);
-            #[used]
+            #[used(compiler)]
             #[link_section = ".modinfo"]
             static TYPE_INFO: [u8; TYPE.len() + 1] = $crate::module_param::modinfo(TYPE);
         };

@@ -26,8 +26,17 @@ fn direct_access_bounds(t: &mut Test) {
     // Runs are 4 + 4 + 2 pages: the last page gives exactly one page.
     kunit_expect_eq!(t, da(&m, 9, 100).map(|r| r.2), Ok(1));
     kunit_expect_eq!(t, da(&m, 8, 100).map(|r| r.2), Ok(2));
-    // A request for 0 pages still reports whether the page exists.
-    kunit_expect!(t, da(&m, 0, 0).is_ok());
+    // Through the DAX device, as a filesystem calls it: clamped to what was asked, and a
+    // request for 0 pages still tells whether the page exists.
+    let Some(dev) = Arc::new(m, GFP_KERNEL).ok().and_then(|m| dax::Device::new(m).ok()) else {
+        kunit_expect!(t, false, "no DAX device");
+        return;
+    };
+    kunit_expect_eq!(t, dev.direct_access(9, 100).map(|r| r.2), Ok(1));
+    kunit_expect_eq!(t, dev.direct_access(0, 3).map(|r| r.2), Ok(3));
+    kunit_expect_eq!(t, dev.direct_access(9, 0).map(|r| r.2), Ok(0));
+    kunit_expect_eq!(t, dev.direct_access(10, 0).err(), Some(ERANGE));
+    kunit_expect_eq!(t, dev.direct_access(10, 1).err(), Some(ERANGE));
 }
 
 /// Each answer is one contiguous run, as long as the run allows, and covers the device.

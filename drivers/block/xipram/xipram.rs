@@ -17,7 +17,7 @@ use kernel::{
     alloc::flags::{GFP_KERNEL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO},
     block::bio::{self, Bio, DiskBuilder, Op, SECTOR_SIZE},
     contig_pages::{self, ContigPages, DirectRange, PAGE_SIZE},
-    dax,
+    dax, fmt,
     prelude::*,
     sync::Arc,
 };

@@ -17,7 +17,7 @@ use core::{fmt, ptr::NonNull};
 /// The driver side of a bio-based disk.
 pub trait Operations: Send + Sync + Sized + 'static {
     /// Carries out `bio`. The abstraction ends the bio: with success for `Ok`, with
-    /// `BLK_STS_NOTSUPP` for `EOPNOTSUPP` and with `BLK_STS_IOERR` for any other error.
+    /// `BLK_STS_NOTSUPP` for `EOPNOTSUPP` or `ENOTSUPP` and with `BLK_STS_IOERR` for any other error.
     ///
     /// Called in the context of the submitter, possibly with `REQ_NOWAIT`: it must not sleep
     /// if the disk was built with [`DiskBuilder::nowait`].
@@ -168,7 +168,7 @@ impl DiskBuilder {
             disk.first_minor = 0;
             disk.minors = 0;
             disk.fops = &*fops;
-            disk.private_data = Arc::as_ptr(&data).cast_mut().cast();
+            disk.private_data = (&*data as *const T).cast_mut().cast();
             for (dst, src) in disk.disk_name.iter_mut().zip(name.iter().chain(Some(&0))) {
                 *dst = *src as _;
             }
@@ -249,7 +249,7 @@ impl<T: Operations, D: dax::Operations> Disk<T, D> {
         let res = data.submit_bio(&unsafe { Bio::from_raw(bio) });
         let status = match res {
             Ok(()) => 0,
-            Err(e) if e == EOPNOTSUPP => bindings::BLK_STS_NOTSUPP,
+            Err(e) if e == ENOTSUPP || e == EOPNOTSUPP => bindings::BLK_STS_NOTSUPP,
             Err(_) => bindings::BLK_STS_IOERR,
         };
         // SAFETY: The bio is valid and has not been ended; it is ended exactly once here.

@@ -1,0 +1,1388 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The on-disk format of xipfs: the subset of ext2 it reads, parsed and checked from bytes.
+//!
+//! Supported: ext2 revision 1 (and revision 0 with its fixed defaults) with 4096-byte blocks,
+//! as made by `mke2fs -t ext2 -b 4096` (also with `-d DIR`) with Debian's default features
+//! (`sparse_super`, `large_file`, `filetype`, `resize_inode`, `dir_index`, `ext_attr`):
+//!
+//! - the superblock ([`Superblock`]), group descriptors ([`GroupDesc`]) and inodes ([`Inode`]),
+//!   with the geometry checks `fs/ext2/super.c` makes at mount time and a few more;
+//! - the direct/indirect block map ([`BlockPath`], [`indirect_entry`], [`contiguous_run`]);
+//! - directory blocks ([`dir_entries`]), checked like `ext2_check_folio()`;
+//! - fast and slow symlinks and device numbers as `fs/ext2/inode.c` decodes them.
+//!
+//! This module only looks at byte slices handed to it: no I/O, no kernel calls, no `unsafe`,
+//! no allocation, and no panics whatever the bytes are (every access goes through `get()` and
+//! every computation on on-disk values is checked). It uses `core` alone, so that it builds both
+//! in the kernel and on a host for testing on crafted buffers.
+//!
+//! The on-disk layout is declared once, as byte offsets named after the C fields of
+//! `fs/ext2/ext2.h` ([`sb_off`], [`gd_off`], [`inode_off`], [`dirent_off`]); little-endian
+//! values are decoded only by the `le16`/`le32` helpers.
+//!
+//! Errors:
+//! - [`SbError`] refuses a mount; every variant becomes `-EINVAL`, as in ext2.
+//! - [`Corrupt`] is corrupt metadata found after the superblock was accepted (group
+//!   descriptors, inodes, block maps, directories); it becomes `-EUCLEAN` (`-EFSCORRUPTED`).
+
+use core::fmt;
+
+/// The only block size supported, in bytes (`s_log_block_size == 2`).
+pub const BLOCK_SIZE: usize = 4096;
+/// `BLOCK_SIZE` as a shift.
+pub const BLOCK_SHIFT: u32 = 12;
+/// `s_log_block_size` for 4096-byte blocks (block size is `1024 << s_log_block_size`).
+pub const LOG_BLOCK_SIZE: u32 = BLOCK_SHIFT - 10;
+
+/// Byte offset of the superblock from the start of the device.
+pub const SUPERBLOCK_OFFSET: usize = 1024;
+/// Size of the on-disk superblock.
+pub const SUPERBLOCK_SIZE: usize = 1024;
+/// The superblock magic number (`EXT2_SUPER_MAGIC`).
+pub const MAGIC: u16 = 0xEF53;
+
+/// Revision 0: fixed inode size and first inode, no feature fields.
+pub const GOOD_OLD_REV: u32 = 0;
+/// Revision 1: variable inode size, feature fields.
+pub const DYNAMIC_REV: u32 = 1;
+/// Inode size of revision 0, and the minimum inode size.
+pub const GOOD_OLD_INODE_SIZE: u16 = 128;
+/// First non-reserved inode of revision 0, and the minimum `s_first_ino`.
+pub const GOOD_OLD_FIRST_INO: u32 = 11;
+/// Inode number of the root directory.
+pub const ROOT_INO: u32 = 2;
+
+/// `s_state`: cleanly unmounted.
+pub const STATE_VALID: u16 = 0x0001;
+/// `s_state`: errors were detected.
+pub const STATE_ERROR: u16 = 0x0002;
+
+/// COMPAT feature: directory preallocation.
+pub const COMPAT_DIR_PREALLOC: u32 = 0x0001;
+/// COMPAT feature: "imagic" inodes.
+pub const COMPAT_IMAGIC_INODES: u32 = 0x0002;
+/// COMPAT feature: ext3 journal (ignored by ext2 and by us).
+pub const COMPAT_HAS_JOURNAL: u32 = 0x0004;
+/// COMPAT feature: extended attribute blocks (`i_file_acl`).
+pub const COMPAT_EXT_ATTR: u32 = 0x0008;
+/// COMPAT feature: reserved GDT blocks for online resize (inode 7).
+pub const COMPAT_RESIZE_INODE: u32 = 0x0010;
+/// COMPAT feature: hashed directory indexes, readable as plain directories.
+pub const COMPAT_DIR_INDEX: u32 = 0x0020;
+
+/// RO_COMPAT feature: superblock backups only in some groups.
+pub const RO_COMPAT_SPARSE_SUPER: u32 = 0x0001;
+/// RO_COMPAT feature: files of 2 GiB or more (`i_size_high`).
+pub const RO_COMPAT_LARGE_FILE: u32 = 0x0002;
+/// RO_COMPAT feature: B-tree directories (never implemented; harmless).
+pub const RO_COMPAT_BTREE_DIR: u32 = 0x0004;
+/// RO_COMPAT features xipfs can also write.
+pub const RO_COMPAT_SUPP: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
+
+/// INCOMPAT feature: compression.
+pub const INCOMPAT_COMPRESSION: u32 = 0x0001;
+/// INCOMPAT feature: file type byte in directory entries.
+pub const INCOMPAT_FILETYPE: u32 = 0x0002;
+/// INCOMPAT feature: ext3 journal needs recovery.
+pub const INCOMPAT_RECOVER: u32 = 0x0004;
+/// INCOMPAT feature: external journal device.
+pub const INCOMPAT_JOURNAL_DEV: u32 = 0x0008;
+/// INCOMPAT feature: meta block groups.
+pub const INCOMPAT_META_BG: u32 = 0x0010;
+/// INCOMPAT features xipfs understands; any other bit refuses the mount.
+pub const INCOMPAT_SUPP: u32 = INCOMPAT_FILETYPE;
+
+/// Size of an on-disk group descriptor.
+pub const GROUP_DESC_SIZE: usize = 32;
+/// Group descriptors per block.
+pub const DESC_PER_BLOCK: u32 = (BLOCK_SIZE / GROUP_DESC_SIZE) as u32;
+/// Most blocks or inodes a group can have: one bitmap block's worth of bits.
+pub const MAX_PER_GROUP: u32 = 8 * BLOCK_SIZE as u32;
+
+/// Number of direct block pointers in `i_block`.
+pub const NDIR_BLOCKS: usize = 12;
+/// Index in `i_block` of the single indirect block.
+pub const IND_BLOCK: usize = NDIR_BLOCKS;
+/// Index in `i_block` of the double indirect block.
+pub const DIND_BLOCK: usize = IND_BLOCK + 1;
+/// Index in `i_block` of the triple indirect block.
+pub const TIND_BLOCK: usize = DIND_BLOCK + 1;
+/// Number of entries in `i_block`.
+pub const N_BLOCKS: usize = TIND_BLOCK + 1;
+/// Block numbers per indirect block.
+pub const ADDR_PER_BLOCK: u32 = (BLOCK_SIZE / 4) as u32;
+/// Number of logical blocks the block map can address (direct to triple indirect).
+pub const MAX_MAPPED_BLOCKS: u64 = NDIR_BLOCKS as u64
+    + ADDR_PER_BLOCK as u64
+    + (ADDR_PER_BLOCK as u64) * (ADDR_PER_BLOCK as u64)
+    + (ADDR_PER_BLOCK as u64) * (ADDR_PER_BLOCK as u64) * (ADDR_PER_BLOCK as u64);
+/// Largest file size, as `ext2_max_size()` computes it for 4096-byte blocks: the block map's
+/// reach, limited so that data and indirect blocks fit in the 32-bit `i_blocks` (512-byte units).
+pub const MAX_FILE_SIZE: u64 = max_file_size();
+
+/// Maximum length of a name in a directory entry.
+pub const NAME_LEN: usize = 255;
+/// Size of a directory entry header (inode, rec_len, name_len, file_type).
+pub const DIRENT_HEADER: usize = 8;
+/// Smallest directory entry: a header and a 1-byte name, rounded to 4 (`EXT2_DIR_REC_LEN(1)`).
+pub const DIRENT_MIN: usize = 12;
+
+/// Directory entry file type: unknown (also used when the `filetype` feature is off).
+pub const FT_UNKNOWN: u8 = 0;
+/// Directory entry file type: regular file.
+pub const FT_REG_FILE: u8 = 1;
+/// Directory entry file type: directory.
+pub const FT_DIR: u8 = 2;
+/// Directory entry file type: character device.
+pub const FT_CHRDEV: u8 = 3;
+/// Directory entry file type: block device.
+pub const FT_BLKDEV: u8 = 4;
+/// Directory entry file type: FIFO.
+pub const FT_FIFO: u8 = 5;
+/// Directory entry file type: socket.
+pub const FT_SOCK: u8 = 6;
+/// Directory entry file type: symbolic link.
+pub const FT_SYMLINK: u8 = 7;
+
+/// Inode flag: synchronous updates.
+pub const FL_SYNC: u32 = 0x0000_0008;
+/// Inode flag: immutable file.
+pub const FL_IMMUTABLE: u32 = 0x0000_0010;
+/// Inode flag: writes may only append.
+pub const FL_APPEND: u32 = 0x0000_0020;
+/// Inode flag: do not update atime.
+pub const FL_NOATIME: u32 = 0x0000_0080;
+/// Inode flag: hash-indexed directory.
+pub const FL_INDEX: u32 = 0x0000_1000;
+/// Inode flag: synchronous directory updates.
+pub const FL_DIRSYNC: u32 = 0x0001_0000;
+
+/// Byte offsets in `struct ext2_super_block` (1024 bytes, at byte 1024 of the device).
+pub mod sb_off {
+    /// `__le32 s_inodes_count`
+    pub const S_INODES_COUNT: usize = 0;
+    /// `__le32 s_blocks_count`
+    pub const S_BLOCKS_COUNT: usize = 4;
+    /// `__le32 s_r_blocks_count`
+    pub const S_R_BLOCKS_COUNT: usize = 8;
+    /// `__le32 s_free_blocks_count`
+    pub const S_FREE_BLOCKS_COUNT: usize = 12;
+    /// `__le32 s_free_inodes_count`
+    pub const S_FREE_INODES_COUNT: usize = 16;
+    /// `__le32 s_first_data_block`
+    pub const S_FIRST_DATA_BLOCK: usize = 20;
+    /// `__le32 s_log_block_size`
+    pub const S_LOG_BLOCK_SIZE: usize = 24;
+    /// `__le32 s_log_frag_size`
+    pub const S_LOG_FRAG_SIZE: usize = 28;
+    /// `__le32 s_blocks_per_group`
+    pub const S_BLOCKS_PER_GROUP: usize = 32;
+    /// `__le32 s_frags_per_group`
+    pub const S_FRAGS_PER_GROUP: usize = 36;
+    /// `__le32 s_inodes_per_group`
+    pub const S_INODES_PER_GROUP: usize = 40;
+    /// `__le32 s_mtime`
+    pub const S_MTIME: usize = 44;
+    /// `__le32 s_wtime`
+    pub const S_WTIME: usize = 48;
+    /// `__le16 s_mnt_count`
+    pub const S_MNT_COUNT: usize = 52;
+    /// `__le16 s_max_mnt_count`
+    pub const S_MAX_MNT_COUNT: usize = 54;
+    /// `__le16 s_magic`
+    pub const S_MAGIC: usize = 56;
+    /// `__le16 s_state`
+    pub const S_STATE: usize = 58;
+    /// `__le16 s_errors`
+    pub const S_ERRORS: usize = 60;
+    /// `__le16 s_minor_rev_level`
+    pub const S_MINOR_REV_LEVEL: usize = 62;
+    /// `__le32 s_lastcheck`
+    pub const S_LASTCHECK: usize = 64;
+    /// `__le32 s_checkinterval`
+    pub const S_CHECKINTERVAL: usize = 68;
+    /// `__le32 s_creator_os`
+    pub const S_CREATOR_OS: usize = 72;
+    /// `__le32 s_rev_level`
+    pub const S_REV_LEVEL: usize = 76;
+    /// `__le16 s_def_resuid`
+    pub const S_DEF_RESUID: usize = 80;
+    /// `__le16 s_def_resgid`
+    pub const S_DEF_RESGID: usize = 82;
+    /// `__le32 s_first_ino` (revision 1)
+    pub const S_FIRST_INO: usize = 84;
+    /// `__le16 s_inode_size` (revision 1)
+    pub const S_INODE_SIZE: usize = 88;
+    /// `__le16 s_block_group_nr` (revision 1)
+    pub const S_BLOCK_GROUP_NR: usize = 90;
+    /// `__le32 s_feature_compat` (revision 1)
+    pub const S_FEATURE_COMPAT: usize = 92;
+    /// `__le32 s_feature_incompat` (revision 1)
+    pub const S_FEATURE_INCOMPAT: usize = 96;
+    /// `__le32 s_feature_ro_compat` (revision 1)
+    pub const S_FEATURE_RO_COMPAT: usize = 100;
+    /// `__u8 s_uuid[16]`
+    pub const S_UUID: usize = 104;
+    /// `char s_volume_name[16]`
+    pub const S_VOLUME_NAME: usize = 120;
+    /// `char s_last_mounted[64]`
+    pub const S_LAST_MOUNTED: usize = 136;
+    /// `__le16 s_reserved_gdt_blocks` (`s_padding1` in ext2.h; used by `resize_inode`)
+    pub const S_RESERVED_GDT_BLOCKS: usize = 206;
+    /// `__le32 s_default_mount_opts`
+    pub const S_DEFAULT_MOUNT_OPTS: usize = 256;
+    /// `__le32 s_first_meta_bg`
+    pub const S_FIRST_META_BG: usize = 260;
+    /// `__u32 s_reserved[190]`, padding to the end.
+    pub const S_RESERVED: usize = 264;
+}
+
+/// Byte offsets in `struct ext2_group_desc` (32 bytes).
+pub mod gd_off {
+    /// `__le32 bg_block_bitmap`
+    pub const BG_BLOCK_BITMAP: usize = 0;
+    /// `__le32 bg_inode_bitmap`
+    pub const BG_INODE_BITMAP: usize = 4;
+    /// `__le32 bg_inode_table`
+    pub const BG_INODE_TABLE: usize = 8;
+    /// `__le16 bg_free_blocks_count`
+    pub const BG_FREE_BLOCKS_COUNT: usize = 12;
+    /// `__le16 bg_free_inodes_count`
+    pub const BG_FREE_INODES_COUNT: usize = 14;
+    /// `__le16 bg_used_dirs_count`
+    pub const BG_USED_DIRS_COUNT: usize = 16;
+    /// `__le16 bg_pad`
+    pub const BG_PAD: usize = 18;
+    /// `__le32 bg_reserved[3]`
+    pub const BG_RESERVED: usize = 20;
+}
+
+/// Byte offsets in `struct ext2_inode` (128 bytes), then in the ext4 "large inode" fields that
+/// follow when `s_inode_size > 128`.
+pub mod inode_off {
+    /// `__le16 i_mode`
+    pub const I_MODE: usize = 0;
+    /// `__le16 i_uid` (low 16 bits)
+    pub const I_UID: usize = 2;
+    /// `__le32 i_size` (low 32 bits)
+    pub const I_SIZE: usize = 4;
+    /// `__le32 i_atime`
+    pub const I_ATIME: usize = 8;
+    /// `__le32 i_ctime`
+    pub const I_CTIME: usize = 12;
+    /// `__le32 i_mtime`
+    pub const I_MTIME: usize = 16;
+    /// `__le32 i_dtime`
+    pub const I_DTIME: usize = 20;
+    /// `__le16 i_gid` (low 16 bits)
+    pub const I_GID: usize = 24;
+    /// `__le16 i_links_count`
+    pub const I_LINKS_COUNT: usize = 26;
+    /// `__le32 i_blocks` (512-byte units)
+    pub const I_BLOCKS: usize = 28;
+    /// `__le32 i_flags`
+    pub const I_FLAGS: usize = 32;
+    /// `__le32 osd1`
+    pub const I_OSD1: usize = 36;
+    /// `__le32 i_block[15]`
+    pub const I_BLOCK: usize = 40;
+    /// `__le32 i_generation`
+    pub const I_GENERATION: usize = 100;
+    /// `__le32 i_file_acl`
+    pub const I_FILE_ACL: usize = 104;
+    /// `__le32 i_dir_acl`, which is `i_size_high` for regular files
+    pub const I_DIR_ACL: usize = 108;
+    /// `__le32 i_faddr`
+    pub const I_FADDR: usize = 112;
+    /// `__u8 l_i_frag` (osd2)
+    pub const L_I_FRAG: usize = 116;
+    /// `__le16 l_i_uid_high` (osd2)
+    pub const L_I_UID_HIGH: usize = 120;
+    /// `__le16 l_i_gid_high` (osd2)
+    pub const L_I_GID_HIGH: usize = 122;
+    /// `__u32 l_i_reserved2` (osd2), the last field of the 128-byte inode
+    pub const L_I_RESERVED2: usize = 124;
+    /// `__le16 i_extra_isize`: bytes used past 128
+    pub const I_EXTRA_ISIZE: usize = 128;
+    /// `__le32 i_ctime_extra`: epoch bits and nanoseconds
+    pub const I_CTIME_EXTRA: usize = 132;
+    /// `__le32 i_mtime_extra`
+    pub const I_MTIME_EXTRA: usize = 136;
+    /// `__le32 i_atime_extra`
+    pub const I_ATIME_EXTRA: usize = 140;
+}
+
+/// Byte offsets in `struct ext2_dir_entry_2` (8-byte header, then the name).
+pub mod dirent_off {
+    /// `__le32 inode` (0: unused entry)
+    pub const INODE: usize = 0;
+    /// `__le16 rec_len`: distance to the next entry
+    pub const REC_LEN: usize = 4;
+    /// `__u8 name_len`
+    pub const NAME_LEN: usize = 6;
+    /// `__u8 file_type` (with the `filetype` feature)
+    pub const FILE_TYPE: usize = 7;
+    /// `char name[]`
+    pub const NAME: usize = 8;
+}
+
+// The layouts above, checked against the C structure sizes.
+const _: () = assert!(sb_off::S_RESERVED + 190 * 4 == SUPERBLOCK_SIZE);
+const _: () = assert!(gd_off::BG_RESERVED + 3 * 4 == GROUP_DESC_SIZE);
+const _: () = assert!(inode_off::I_BLOCK + N_BLOCKS * 4 == inode_off::I_GENERATION);
+const _: () = assert!(inode_off::L_I_RESERVED2 + 4 == GOOD_OLD_INODE_SIZE as usize);
+const _: () = assert!(dirent_off::NAME == DIRENT_HEADER);
+const _: () = assert!(1 << BLOCK_SHIFT == BLOCK_SIZE);
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+/// Corrupt metadata, with a one-line reason; becomes `-EUCLEAN` (`-EFSCORRUPTED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Corrupt {
+    /// What is wrong, e.g. "rec_len not a multiple of 4".
+    pub what: &'static str,
+}
+
+impl Corrupt {
+    const fn new(what: &'static str) -> Self {
+        Self { what }
+    }
+}
+
+impl fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.what)
+    }
+}
+
+/// Why a superblock cannot be mounted; every variant becomes `-EINVAL`, as in ext2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SbError {
+    /// Not a superblock we support, or an inconsistent one, with the reason.
+    Invalid(&'static str),
+    /// INCOMPAT features we do not know (the unknown bits): no mount at all.
+    IncompatFeatures(u32),
+    /// RO_COMPAT features we do not know (the unknown bits): read-only mounts only.
+    /// Returned by [`Superblock::check_writable`], never by [`Superblock::parse`].
+    ReadOnlyFeatures(u32),
+}
+
+impl From<Corrupt> for SbError {
+    fn from(c: Corrupt) -> Self {
+        SbError::Invalid(c.what)
+    }
+}
+
+impl fmt::Display for SbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SbError::Invalid(what) => f.write_str(what),
+            SbError::IncompatFeatures(bits) => {
+                write!(f, "unsupported incompatible features {:#x}", bits)
+            }
+            SbError::ReadOnlyFeatures(bits) => {
+                write!(f, "unsupported read-only-compatible features {:#x}", bits)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Little-endian decoding: the one place where bytes become numbers.
+
+fn bytes<const N: usize>(buf: &[u8], off: usize) -> Result<[u8; N], Corrupt> {
+    let end = off.checked_add(N).ok_or(Corrupt::new("offset overflow"))?;
+    buf.get(off..end)
+        .and_then(|s| <[u8; N]>::try_from(s).ok())
+        .ok_or(Corrupt::new("structure truncated"))
+}
+
+fn le16(buf: &[u8], off: usize) -> Result<u16, Corrupt> {
+    bytes::<2>(buf, off).map(u16::from_le_bytes)
+}
+
+fn le32(buf: &[u8], off: usize) -> Result<u32, Corrupt> {
+    bytes::<4>(buf, off).map(u32::from_le_bytes)
+}
+
+fn byte(buf: &[u8], off: usize) -> Result<u8, Corrupt> {
+    buf.get(off).copied().ok_or(Corrupt::new("structure truncated"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Superblock.
+
+/// A parsed and checked superblock.
+///
+/// # Invariants
+///
+/// Established by [`Superblock::parse`]: block size 4096, `first_data_block == 0`,
+/// `0 < blocks_count`, `0 < blocks_per_group <= 32768`, `0 < inodes_per_group <= 32768`,
+/// `inode_size` a power of two in `128..=4096`, `inodes_count == inodes_per_group *
+/// group_count()`, `11 <= first_ino <= inodes_count`, the group descriptor table lies inside the
+/// filesystem, and each group has room for its bitmaps and inode table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Superblock {
+    /// Total number of inodes.
+    pub inodes_count: u32,
+    /// Total number of blocks.
+    pub blocks_count: u32,
+    /// Blocks reserved for the super user.
+    pub r_blocks_count: u32,
+    /// Free blocks (as recorded; may be stale).
+    pub free_blocks_count: u32,
+    /// Free inodes (as recorded; may be stale).
+    pub free_inodes_count: u32,
+    /// First data block: always 0 with 4096-byte blocks.
+    pub first_data_block: u32,
+    /// Blocks per group.
+    pub blocks_per_group: u32,
+    /// Inodes per group.
+    pub inodes_per_group: u32,
+    /// Last mount time (seconds).
+    pub mtime: u32,
+    /// Last write time (seconds).
+    pub wtime: u32,
+    /// Magic number, [`MAGIC`].
+    pub magic: u16,
+    /// State ([`STATE_VALID`], [`STATE_ERROR`]).
+    pub state: u16,
+    /// Behaviour on errors (1 continue, 2 remount read-only, 3 panic).
+    pub errors: u16,
+    /// Revision level ([`GOOD_OLD_REV`] or [`DYNAMIC_REV`]).
+    pub rev_level: u32,
+    /// Default uid for reserved blocks.
+    pub def_resuid: u16,
+    /// Default gid for reserved blocks.
+    pub def_resgid: u16,
+    /// First non-reserved inode (11 for revision 0).
+    pub first_ino: u32,
+    /// Size of an on-disk inode (128 for revision 0).
+    pub inode_size: u16,
+    /// COMPAT features (all harmless).
+    pub feature_compat: u32,
+    /// INCOMPAT features (only [`INCOMPAT_FILETYPE`] after a successful parse).
+    pub feature_incompat: u32,
+    /// RO_COMPAT features.
+    pub feature_ro_compat: u32,
+    /// Volume UUID.
+    pub uuid: [u8; 16],
+    /// Volume name, NUL-padded (see [`Superblock::volume_name`]).
+    pub volume_name: [u8; 16],
+    /// Default mount options (`EXT2_DEFM_*`).
+    pub default_mount_opts: u32,
+    group_count: u32,
+    inode_table_blocks: u32,
+}
+
+impl Superblock {
+    /// Parses and checks the 1024-byte superblock at the start of `buf` (the bytes at
+    /// [`SUPERBLOCK_OFFSET`] of the device; longer slices are fine).
+    ///
+    /// Unknown RO_COMPAT features do not fail here: see [`Superblock::check_writable`].
+    pub fn parse(buf: &[u8]) -> Result<Self, SbError> {
+        use sb_off::*;
+        let raw = buf
+            .get(..SUPERBLOCK_SIZE)
+            .ok_or(SbError::Invalid("superblock shorter than 1024 bytes"))?;
+
+        let magic = le16(raw, S_MAGIC)?;
+        if magic != MAGIC {
+            return Err(SbError::Invalid("bad magic number"));
+        }
+        let rev_level = le32(raw, S_REV_LEVEL)?;
+        if rev_level > DYNAMIC_REV {
+            return Err(SbError::Invalid("unsupported revision level"));
+        }
+        if le32(raw, S_LOG_BLOCK_SIZE)? != LOG_BLOCK_SIZE {
+            return Err(SbError::Invalid("block size is not 4096"));
+        }
+        if le32(raw, S_LOG_FRAG_SIZE)? != LOG_BLOCK_SIZE {
+            return Err(SbError::Invalid("fragment size differs from block size"));
+        }
+
+        let (first_ino, inode_size, compat, incompat, ro_compat) = if rev_level == GOOD_OLD_REV {
+            // Revision 0 has no feature fields: they must be the zeroes of the old padding.
+            if le32(raw, S_FEATURE_COMPAT)? != 0
+                || le32(raw, S_FEATURE_INCOMPAT)? != 0
+                || le32(raw, S_FEATURE_RO_COMPAT)? != 0
+            {
+                return Err(SbError::Invalid("revision 0 superblock with feature flags"));
+            }
+            (GOOD_OLD_FIRST_INO, GOOD_OLD_INODE_SIZE, 0, 0, 0)
+        } else {
+            (
+                le32(raw, S_FIRST_INO)?,
+                le16(raw, S_INODE_SIZE)?,
+                le32(raw, S_FEATURE_COMPAT)?,
+                le32(raw, S_FEATURE_INCOMPAT)?,
+                le32(raw, S_FEATURE_RO_COMPAT)?,
+            )
+        };
+        if incompat & !INCOMPAT_SUPP != 0 {
+            return Err(SbError::IncompatFeatures(incompat & !INCOMPAT_SUPP));
+        }
+        if inode_size < GOOD_OLD_INODE_SIZE
+            || !inode_size.is_power_of_two()
+            || usize::from(inode_size) > BLOCK_SIZE
+        {
+            return Err(SbError::Invalid("unsupported inode size"));
+        }
+
+        let inodes_count = le32(raw, S_INODES_COUNT)?;
+        let blocks_count = le32(raw, S_BLOCKS_COUNT)?;
+        let first_data_block = le32(raw, S_FIRST_DATA_BLOCK)?;
+        let blocks_per_group = le32(raw, S_BLOCKS_PER_GROUP)?;
+        let inodes_per_group = le32(raw, S_INODES_PER_GROUP)?;
+
+        if blocks_count <= first_data_block {
+            return Err(SbError::Invalid("blocks_count <= first_data_block"));
+        }
+        if first_data_block != 0 {
+            return Err(SbError::Invalid("first_data_block is not 0 with 4096-byte blocks"));
+        }
+        if blocks_per_group == 0 || blocks_per_group > MAX_PER_GROUP {
+            return Err(SbError::Invalid("invalid blocks_per_group"));
+        }
+        let inodes_per_block = (BLOCK_SIZE / usize::from(inode_size)) as u32;
+        if inodes_per_group == 0
+            || inodes_per_group > MAX_PER_GROUP
+            || inodes_per_group < inodes_per_block
+        {
+            return Err(SbError::Invalid("invalid inodes_per_group"));
+        }
+        // At most 32768 * 4096 bytes: no overflow in u64, and the result fits in u32.
+        let table_bytes = u64::from(inodes_per_group) * u64::from(inode_size);
+        let inode_table_blocks = table_bytes.div_ceil(BLOCK_SIZE as u64) as u32;
+        // At least the superblock, descriptors, both bitmaps and the inode table in a group.
+        if blocks_per_group <= inode_table_blocks.saturating_add(3) {
+            return Err(SbError::Invalid("blocks_per_group smaller than the group metadata"));
+        }
+
+        let group_count = (blocks_count - first_data_block - 1) / blocks_per_group + 1;
+        if u64::from(group_count) * u64::from(inodes_per_group) != u64::from(inodes_count) {
+            return Err(SbError::Invalid("inodes_count != inodes_per_group * group count"));
+        }
+        if first_ino < GOOD_OLD_FIRST_INO || first_ino > inodes_count {
+            return Err(SbError::Invalid("invalid first_ino"));
+        }
+        // The descriptor table starts in the block after the superblock's and must end
+        // inside the filesystem.
+        let gdt_blocks = group_count.div_ceil(DESC_PER_BLOCK);
+        let gdt_end = u64::from(first_data_block) + 1 + u64::from(gdt_blocks);
+        if gdt_end > u64::from(blocks_count) {
+            return Err(SbError::Invalid("group descriptor table past the end"));
+        }
+
+        Ok(Self {
+            inodes_count,
+            blocks_count,
+            r_blocks_count: le32(raw, S_R_BLOCKS_COUNT)?,
+            free_blocks_count: le32(raw, S_FREE_BLOCKS_COUNT)?,
+            free_inodes_count: le32(raw, S_FREE_INODES_COUNT)?,
+            first_data_block,
+            blocks_per_group,
+            inodes_per_group,
+            mtime: le32(raw, S_MTIME)?,
+            wtime: le32(raw, S_WTIME)?,
+            magic,
+            state: le16(raw, S_STATE)?,
+            errors: le16(raw, S_ERRORS)?,
+            rev_level,
+            def_resuid: le16(raw, S_DEF_RESUID)?,
+            def_resgid: le16(raw, S_DEF_RESGID)?,
+            first_ino,
+            inode_size,
+            feature_compat: compat,
+            feature_incompat: incompat,
+            feature_ro_compat: ro_compat,
+            uuid: bytes::<16>(raw, S_UUID)?,
+            volume_name: bytes::<16>(raw, S_VOLUME_NAME)?,
+            default_mount_opts: le32(raw, S_DEFAULT_MOUNT_OPTS)?,
+            group_count,
+            inode_table_blocks,
+        })
+    }
+
+    /// Refuses a filesystem larger than a device of `device_bytes` bytes.
+    pub fn check_fits(&self, device_bytes: u64) -> Result<(), SbError> {
+        if u64::from(self.blocks_count) * BLOCK_SIZE as u64 > device_bytes {
+            return Err(SbError::Invalid("filesystem larger than the device"));
+        }
+        Ok(())
+    }
+
+    /// Refuses read-write mounts when RO_COMPAT features we do not know are set.
+    pub fn check_writable(&self) -> Result<(), SbError> {
+        match self.unknown_ro_compat() {
+            0 => Ok(()),
+            bits => Err(SbError::ReadOnlyFeatures(bits)),
+        }
+    }
+
+    /// The RO_COMPAT feature bits we do not know (0 if none).
+    pub fn unknown_ro_compat(&self) -> u32 {
+        self.feature_ro_compat & !RO_COMPAT_SUPP
+    }
+
+    /// Whether directory entries carry a file type ([`INCOMPAT_FILETYPE`]).
+    pub fn has_filetype(&self) -> bool {
+        self.feature_incompat & INCOMPAT_FILETYPE != 0
+    }
+
+    /// Whether regular files may exceed 2 GiB ([`RO_COMPAT_LARGE_FILE`]).
+    pub fn has_large_file(&self) -> bool {
+        self.feature_ro_compat & RO_COMPAT_LARGE_FILE != 0
+    }
+
+    /// The volume name, up to its first NUL.
+    pub fn volume_name(&self) -> &[u8] {
+        let len = self.volume_name.iter().position(|&b| b == 0).unwrap_or(16);
+        self.volume_name.get(..len).unwrap_or(&[])
+    }
+
+    /// Number of block groups (at least 1).
+    pub fn group_count(&self) -> u32 {
+        self.group_count
+    }
+
+    /// Inodes in one inode table block.
+    pub fn inodes_per_block(&self) -> u32 {
+        (BLOCK_SIZE as u32).checked_div(u32::from(self.inode_size)).unwrap_or(0)
+    }
+
+    /// Blocks of one group's inode table.
+    pub fn inode_table_blocks(&self) -> u32 {
+        self.inode_table_blocks
+    }
+
+    /// Blocks of the group descriptor table.
+    pub fn gdt_blocks(&self) -> u32 {
+        self.group_count.div_ceil(DESC_PER_BLOCK)
+    }
+
+    /// First block of `group`.
+    pub fn group_first_block(&self, group: u32) -> Result<u32, Corrupt> {
+        if group >= self.group_count {
+            return Err(Corrupt::new("group number out of range"));
+        }
+        // Below blocks_count (group < group_count), so it fits in u32.
+        let first = u64::from(self.first_data_block)
+            + u64::from(group) * u64::from(self.blocks_per_group);
+        u32::try_from(first).map_err(|_| Corrupt::new("group number out of range"))
+    }
+
+    /// Last block of `group` (the last group may be short).
+    pub fn group_last_block(&self, group: u32) -> Result<u32, Corrupt> {
+        let first = self.group_first_block(group)?;
+        let last = first.saturating_add(self.blocks_per_group.saturating_sub(1));
+        Ok(last.min(self.blocks_count.saturating_sub(1)))
+    }
+
+    /// Where the descriptor of `group` is: (block of the descriptor table, byte offset in it).
+    pub fn group_desc_location(&self, group: u32) -> Result<(u32, usize), Corrupt> {
+        if group >= self.group_count {
+            return Err(Corrupt::new("group number out of range"));
+        }
+        // first_data_block + 1 + gdt_blocks <= blocks_count was checked at parse time.
+        let block = self
+            .first_data_block
+            .checked_add(1 + group / DESC_PER_BLOCK)
+            .ok_or(Corrupt::new("group number out of range"))?;
+        let offset = (group % DESC_PER_BLOCK) as usize * GROUP_DESC_SIZE;
+        Ok((block, offset))
+    }
+
+    /// Where inode `ino` is stored; `ino` must be in `1..=inodes_count`.
+    pub fn locate_inode(&self, ino: u32) -> Result<InodeLoc, Corrupt> {
+        if ino == 0 || ino > self.inodes_count {
+            return Err(Corrupt::new("inode number out of range"));
+        }
+        let index = ino - 1;
+        let (Some(group), Some(in_group)) = (
+            index.checked_div(self.inodes_per_group),
+            index.checked_rem(self.inodes_per_group),
+        ) else {
+            return Err(Corrupt::new("inode number out of range"));
+        };
+        // Below inodes_per_group * inode_size <= 32768 * 4096.
+        let byte = u64::from(in_group) * u64::from(self.inode_size);
+        Ok(InodeLoc {
+            group,
+            table_block: (byte >> BLOCK_SHIFT) as u32,
+            offset: (byte % BLOCK_SIZE as u64) as usize,
+            size: usize::from(self.inode_size),
+        })
+    }
+
+    /// Checks a block number read from a block map: `Ok(None)` for 0 (a hole), `Ok(Some(blk))`
+    /// for a block inside the data area, an error otherwise.
+    pub fn check_block_nr(&self, blk: u32) -> Result<Option<u32>, Corrupt> {
+        if blk == 0 {
+            return Ok(None);
+        }
+        if blk <= self.first_data_block || blk >= self.blocks_count {
+            return Err(Corrupt::new("block number out of range"));
+        }
+        Ok(Some(blk))
+    }
+
+    /// Checks that the `len` blocks from `first` all lie in the data area (like
+    /// `ext2_data_block_valid()`); `len` must not be 0.
+    pub fn check_extent(&self, first: u32, len: u32) -> Result<(), Corrupt> {
+        let last = len
+            .checked_sub(1)
+            .and_then(|l| first.checked_add(l))
+            .ok_or(Corrupt::new("block extent out of range"))?;
+        if first <= self.first_data_block || last >= self.blocks_count {
+            return Err(Corrupt::new("block extent out of range"));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group descriptors.
+
+/// A parsed group descriptor, checked against the superblock.
+///
+/// # Invariants
+///
+/// Both bitmaps and the whole inode table lie inside the group (as `ext2_check_descriptors()`
+/// requires).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupDesc {
+    /// Block of the block bitmap.
+    pub block_bitmap: u32,
+    /// Block of the inode bitmap.
+    pub inode_bitmap: u32,
+    /// First block of the inode table.
+    pub inode_table: u32,
+    /// Free blocks in the group.
+    pub free_blocks_count: u16,
+    /// Free inodes in the group.
+    pub free_inodes_count: u16,
+    /// Directories in the group.
+    pub used_dirs_count: u16,
+}
+
+impl GroupDesc {
+    /// Parses the descriptor of `group` from `gdt_block`, the block of the descriptor table
+    /// given by [`Superblock::group_desc_location`].
+    pub fn parse(sb: &Superblock, group: u32, gdt_block: &[u8]) -> Result<Self, Corrupt> {
+        use gd_off::*;
+        let (_, offset) = sb.group_desc_location(group)?;
+        let end = offset + GROUP_DESC_SIZE;
+        let raw = gdt_block
+            .get(offset..end)
+            .ok_or(Corrupt::new("group descriptor block truncated"))?;
+        let gd = Self {
+            block_bitmap: le32(raw, BG_BLOCK_BITMAP)?,
+            inode_bitmap: le32(raw, BG_INODE_BITMAP)?,
+            inode_table: le32(raw, BG_INODE_TABLE)?,
+            free_blocks_count: le16(raw, BG_FREE_BLOCKS_COUNT)?,
+            free_inodes_count: le16(raw, BG_FREE_INODES_COUNT)?,
+            used_dirs_count: le16(raw, BG_USED_DIRS_COUNT)?,
+        };
+        let first = sb.group_first_block(group)?;
+        let last = sb.group_last_block(group)?;
+        let inside = |b: u32| first <= b && b <= last;
+        if !inside(gd.block_bitmap) {
+            return Err(Corrupt::new("block bitmap not in its group"));
+        }
+        if !inside(gd.inode_bitmap) {
+            return Err(Corrupt::new("inode bitmap not in its group"));
+        }
+        let table_last = gd.inode_table.checked_add(sb.inode_table_blocks.saturating_sub(1));
+        if !inside(gd.inode_table) || !table_last.is_some_and(inside) {
+            return Err(Corrupt::new("inode table not in its group"));
+        }
+        Ok(gd)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inodes.
+
+/// Where an inode is stored, from [`Superblock::locate_inode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InodeLoc {
+    /// Block group holding the inode.
+    pub group: u32,
+    /// Block of the inode within the group's inode table.
+    pub table_block: u32,
+    /// Byte offset of the inode within that block.
+    pub offset: usize,
+    /// Size of the inode (`s_inode_size`).
+    pub size: usize,
+}
+
+impl InodeLoc {
+    /// The device block holding the inode, given the descriptor of [`InodeLoc::group`].
+    pub fn block(&self, gd: &GroupDesc) -> Result<u32, Corrupt> {
+        gd.inode_table
+            .checked_add(self.table_block)
+            .ok_or(Corrupt::new("inode table past the end"))
+    }
+
+    /// The inode's bytes within the inode table block `block`.
+    pub fn slice<'a>(&self, block: &'a [u8]) -> Result<&'a [u8], Corrupt> {
+        let end = self.offset.checked_add(self.size).ok_or(Corrupt::new("inode truncated"))?;
+        block.get(self.offset..end).ok_or(Corrupt::new("inode truncated"))
+    }
+}
+
+/// The type of an inode, from the top bits of `i_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileType {
+    /// Regular file (`S_IFREG`).
+    Regular,
+    /// Directory (`S_IFDIR`).
+    Directory,
+    /// Symbolic link (`S_IFLNK`).
+    Symlink,
+    /// Character device (`S_IFCHR`).
+    CharDev,
+    /// Block device (`S_IFBLK`).
+    BlockDev,
+    /// Named pipe (`S_IFIFO`).
+    Fifo,
+    /// Unix socket (`S_IFSOCK`).
+    Socket,
+}
+
+/// Mask of the file type bits of a mode.
+pub const S_IFMT: u16 = 0o170000;
+
+impl FileType {
+    /// The type of `mode`; unknown types are corrupt.
+    pub fn from_mode(mode: u16) -> Result<Self, Corrupt> {
+        match mode & S_IFMT {
+            0o100000 => Ok(Self::Regular),
+            0o040000 => Ok(Self::Directory),
+            0o120000 => Ok(Self::Symlink),
+            0o020000 => Ok(Self::CharDev),
+            0o060000 => Ok(Self::BlockDev),
+            0o010000 => Ok(Self::Fifo),
+            0o140000 => Ok(Self::Socket),
+            _ => Err(Corrupt::new("unknown file type in i_mode")),
+        }
+    }
+
+    /// The directory entry type byte (`FT_*`) for this type.
+    pub fn dirent_type(self) -> u8 {
+        match self {
+            Self::Regular => FT_REG_FILE,
+            Self::Directory => FT_DIR,
+            Self::Symlink => FT_SYMLINK,
+            Self::CharDev => FT_CHRDEV,
+            Self::BlockDev => FT_BLKDEV,
+            Self::Fifo => FT_FIFO,
+            Self::Socket => FT_SOCK,
+        }
+    }
+}
+
+/// A timestamp: seconds since the epoch and nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Timestamp {
+    /// Seconds since 1970 (may be negative).
+    pub sec: i64,
+    /// Nanoseconds, below 1_000_000_000.
+    pub nsec: u32,
+}
+
+impl Timestamp {
+    /// Decodes a 32-bit seconds field and, when the inode has it, its `*_extra` field, as ext4
+    /// does: the seconds are signed, the 2 low bits of `extra` extend them by multiples of 2^32
+    /// and the other 30 bits are nanoseconds (clamped to 999_999_999 if out of range).
+    pub fn decode(sec: u32, extra: Option<u32>) -> Self {
+        let mut ts = Self { sec: i64::from(sec as i32), nsec: 0 };
+        if let Some(extra) = extra {
+            ts.sec += i64::from(extra & 3) << 32;
+            ts.nsec = (extra >> 2).min(999_999_999);
+        }
+        ts
+    }
+}
+
+/// A parsed inode.
+///
+/// # Invariants
+///
+/// If not [deleted](Inode::is_deleted): the file type is known, `size` is below 2^63, a
+/// directory's size is a non-zero multiple of the block size, and `file_acl` is 0 or a block
+/// inside the data area.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inode {
+    /// File type and permission bits.
+    pub mode: u16,
+    /// Owner: `i_uid | l_i_uid_high << 16`.
+    pub uid: u32,
+    /// Group: `i_gid | l_i_gid_high << 16`.
+    pub gid: u32,
+    /// Size in bytes; `i_size_high` supplies the upper 32 bits for regular files only.
+    pub size: u64,
+    /// Access time.
+    pub atime: Timestamp,
+    /// Inode change time.
+    pub ctime: Timestamp,
+    /// Modification time.
+    pub mtime: Timestamp,
+    /// Deletion time (seconds; non-zero only for deleted inodes).
+    pub dtime: u32,
+    /// Number of hard links.
+    pub links_count: u16,
+    /// Blocks used, data, indirect and extended attribute blocks, in 512-byte units.
+    pub blocks: u32,
+    /// Inode flags (`FL_*`).
+    pub flags: u32,
+    /// The block map: 12 direct blocks, then single, double and triple indirect blocks.
+    pub block: [u32; N_BLOCKS],
+    /// File version (for NFS).
+    pub generation: u32,
+    /// Extended attribute block, or 0.
+    pub file_acl: u32,
+    /// `i_dir_acl` of non-regular files (0 for regular files, where it is `i_size_high`).
+    pub dir_acl: u32,
+    /// Bytes used past the first 128 (0 for 128-byte inodes).
+    pub extra_isize: u16,
+    block_bytes: [u8; N_BLOCKS * 4],
+}
+
+impl Inode {
+    /// Parses an inode from `raw`, its `sb.inode_size` bytes (see [`InodeLoc::slice`]).
+    ///
+    /// A deleted inode parses; check [`Inode::is_deleted`] before using it.
+    pub fn parse(sb: &Superblock, raw: &[u8]) -> Result<Self, Corrupt> {
+        use inode_off::*;
+        let raw = raw.get(..usize::from(sb.inode_size)).ok_or(Corrupt::new("inode truncated"))?;
+
+        let mut extra_isize = 0;
+        if raw.len() > usize::from(GOOD_OLD_INODE_SIZE) {
+            extra_isize = le16(raw, I_EXTRA_ISIZE)?;
+            if usize::from(GOOD_OLD_INODE_SIZE) + usize::from(extra_isize) > raw.len()
+                || extra_isize % 4 != 0
+            {
+                return Err(Corrupt::new("bad i_extra_isize"));
+            }
+        }
+        // An `*_extra` field counts only when i_extra_isize covers it.
+        let extra = |off: usize| -> Result<Option<u32>, Corrupt> {
+            if off + 4 <= usize::from(GOOD_OLD_INODE_SIZE) + usize::from(extra_isize) {
+                le32(raw, off).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+
+        let block_bytes = bytes::<{ N_BLOCKS * 4 }>(raw, I_BLOCK)?;
+        let mut block = [0u32; N_BLOCKS];
+        for (i, b) in block.iter_mut().enumerate() {
+            *b = le32(&block_bytes, i * 4)?;
+        }
+
+        let mode = le16(raw, I_MODE)?;
+        let size_lo = le32(raw, I_SIZE)?;
+        let dir_acl_or_size_high = le32(raw, I_DIR_ACL)?;
+        let regular = mode & S_IFMT == 0o100000;
+        let (size, dir_acl) = if regular {
+            ((u64::from(dir_acl_or_size_high) << 32) | u64::from(size_lo), 0)
+        } else {
+            (u64::from(size_lo), dir_acl_or_size_high)
+        };
+
+        let inode = Self {
+            mode,
+            uid: u32::from(le16(raw, I_UID)?) | u32::from(le16(raw, L_I_UID_HIGH)?) << 16,
+            gid: u32::from(le16(raw, I_GID)?) | u32::from(le16(raw, L_I_GID_HIGH)?) << 16,
+            size,
+            atime: Timestamp::decode(le32(raw, I_ATIME)?, extra(I_ATIME_EXTRA)?),
+            ctime: Timestamp::decode(le32(raw, I_CTIME)?, extra(I_CTIME_EXTRA)?),
+            mtime: Timestamp::decode(le32(raw, I_MTIME)?, extra(I_MTIME_EXTRA)?),
+            dtime: le32(raw, I_DTIME)?,
+            links_count: le16(raw, I_LINKS_COUNT)?,
+            blocks: le32(raw, I_BLOCKS)?,
+            flags: le32(raw, I_FLAGS)?,
+            block,
+            generation: le32(raw, I_GENERATION)?,
+            file_acl: le32(raw, I_FILE_ACL)?,
+            dir_acl,
+            extra_isize,
+            block_bytes,
+        };
+        if inode.is_deleted() {
+            return Ok(inode);
+        }
+        if inode.links_count == 0 {
+            return Err(Corrupt::new("zero links_count with a mode and no dtime"));
+        }
+        let ftype = inode.file_type()?;
+        if inode.size > i64::MAX as u64 {
+            return Err(Corrupt::new("negative i_size"));
+        }
+        if ftype == FileType::Directory
+            && (inode.size == 0 || inode.size % BLOCK_SIZE as u64 != 0)
+        {
+            return Err(Corrupt::new("directory size not a non-zero multiple of the block size"));
+        }
+        if inode.file_acl != 0 {
+            sb.check_extent(inode.file_acl, 1)
+                .map_err(|_| Corrupt::new("bad extended attribute block"))?;
+        }
+        Ok(inode)
+    }
+
+    /// Parses the inode at `loc` from its inode table block (see [`InodeLoc::block`]).
+    pub fn from_table_block(sb: &Superblock, loc: &InodeLoc, block: &[u8]) -> Result<Self, Corrupt> {
+        Self::parse(sb, loc.slice(block)?)
+    }
+
+    /// Whether the inode is free/deleted, by ext2's rule: no links, and no mode or a dtime.
+    pub fn is_deleted(&self) -> bool {
+        self.links_count == 0 && (self.mode == 0 || self.dtime != 0)
+    }
+
+    /// The file type; unknown types are corrupt.
+    pub fn file_type(&self) -> Result<FileType, Corrupt> {
+        FileType::from_mode(self.mode)
+    }
+
+    /// The permission bits (`mode & 0o7777`).
+    pub fn perm(&self) -> u16 {
+        self.mode & 0o7777
+    }
+
+    /// Whether this is a symlink with its target in `i_block` (ext2's rule: no blocks other
+    /// than an extended attribute block).
+    pub fn is_fast_symlink(&self) -> bool {
+        let ea_blocks = if self.file_acl != 0 { (BLOCK_SIZE / 512) as u32 } else { 0 };
+        self.file_type() == Ok(FileType::Symlink) && self.blocks.checked_sub(ea_blocks) == Some(0)
+    }
+
+    /// The target of a fast symlink: the first `size` bytes of `i_block`; `size` must be in
+    /// `1..60`.
+    pub fn fast_symlink_target(&self) -> Result<&[u8], Corrupt> {
+        if !self.is_fast_symlink() {
+            return Err(Corrupt::new("not a fast symlink"));
+        }
+        if self.size == 0 || self.size >= self.block_bytes.len() as u64 {
+            return Err(Corrupt::new("bad fast symlink length"));
+        }
+        self.block_bytes.get(..self.size as usize).ok_or(Corrupt::new("bad fast symlink length"))
+    }
+
+    /// The target of a slow symlink: the first `size` bytes of its first data block `block`;
+    /// `size` must be in `1..4096`.
+    pub fn slow_symlink_target<'a>(&self, block: &'a [u8]) -> Result<&'a [u8], Corrupt> {
+        if self.file_type() != Ok(FileType::Symlink) || self.is_fast_symlink() {
+            return Err(Corrupt::new("not a slow symlink"));
+        }
+        if self.size == 0 || self.size >= BLOCK_SIZE as u64 {
+            return Err(Corrupt::new("bad symlink length"));
+        }
+        block.get(..self.size as usize).ok_or(Corrupt::new("symlink block truncated"))
+    }
+
+    /// The device number of a device inode as (major, minor), decoded like ext2: the old 8:8
+    /// encoding in `i_block[0]` if non-zero, else the new 12:20 encoding in `i_block[1]`.
+    pub fn rdev(&self) -> (u32, u32) {
+        if self.block[0] != 0 {
+            let old = self.block[0] as u16;
+            (u32::from(old >> 8), u32::from(old & 0xff))
+        } else {
+            let dev = self.block[1];
+            ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block map.
+
+/// Where the block map keeps a logical block: the `i_block` slot, then the index in each
+/// indirect block on the way (each below [`ADDR_PER_BLOCK`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockPath {
+    /// `i_block[n]`, `n < 12`.
+    Direct(u32),
+    /// `i_block[12]`, then entry `n` of that block.
+    Indirect(u32),
+    /// `i_block[13]`, then entries `a` and `b` of the blocks on the way.
+    Double(u32, u32),
+    /// `i_block[14]`, then entries `a`, `b` and `c` of the blocks on the way.
+    Triple(u32, u32, u32),
+}
+
+/// The indices of a [`BlockPath`], root first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathIndices {
+    idx: [u32; 4],
+    len: usize,
+}
+
+impl PathIndices {
+    /// The indices: first into `i_block`, then into each indirect block.
+    pub fn as_slice(&self) -> &[u32] {
+        self.idx.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl BlockPath {
+    /// The path to logical block `lblk`; blocks past [`MAX_MAPPED_BLOCKS`] cannot be mapped (the
+    /// caller keeps file sizes below [`MAX_FILE_SIZE`], so this means corruption).
+    pub fn new(lblk: u64) -> Result<Self, Corrupt> {
+        const N: u64 = ADDR_PER_BLOCK as u64;
+        // Every value cast below is under N or under 12.
+        let mut l = lblk;
+        if l < NDIR_BLOCKS as u64 {
+            return Ok(Self::Direct(l as u32));
+        }
+        l -= NDIR_BLOCKS as u64;
+        if l < N {
+            return Ok(Self::Indirect(l as u32));
+        }
+        l -= N;
+        if l < N * N {
+            return Ok(Self::Double((l / N) as u32, (l % N) as u32));
+        }
+        l -= N * N;
+        if l < N * N * N {
+            return Ok(Self::Triple((l / (N * N)) as u32, ((l / N) % N) as u32, (l % N) as u32));
+        }
+        Err(Corrupt::new("logical block past the triple indirect range"))
+    }
+
+    /// Number of indirect blocks on the path (0 to 3).
+    pub fn depth(&self) -> usize {
+        match self {
+            Self::Direct(_) => 0,
+            Self::Indirect(_) => 1,
+            Self::Double(..) => 2,
+            Self::Triple(..) => 3,
+        }
+    }
+
+    /// The indices on the path: into `i_block` first, then into each indirect block.
+    pub fn indices(&self) -> PathIndices {
+        let (idx, len) = match *self {
+            Self::Direct(n) => ([n, 0, 0, 0], 1),
+            Self::Indirect(n) => ([IND_BLOCK as u32, n, 0, 0], 2),
+            Self::Double(a, b) => ([DIND_BLOCK as u32, a, b, 0], 3),
+            Self::Triple(a, b, c) => ([TIND_BLOCK as u32, a, b, c], 4),
+        };
+        PathIndices { idx, len }
+    }
+
+    /// Entries from this one to the end of the last table on the path (`i_block`'s 12 direct
+    /// slots, or the last indirect block): the most blocks one lookup there can map.
+    pub fn leaf_remaining(&self) -> u32 {
+        match *self {
+            Self::Direct(n) => NDIR_BLOCKS as u32 - n,
+            Self::Indirect(n) | Self::Double(_, n) | Self::Triple(_, _, n) => ADDR_PER_BLOCK - n,
+        }
+    }
+}
+
+/// Entry `index` of the indirect block `block` (a block number, 0 for a hole).
+pub fn indirect_entry(block: &[u8], index: u32) -> Result<u32, Corrupt> {
+    if index >= ADDR_PER_BLOCK {
+        return Err(Corrupt::new("indirect block index out of range"));
+    }
+    le32(block, index as usize * 4).map_err(|_| Corrupt::new("indirect block truncated"))
+}
+
+/// Counts, from `start` and at most `max`, the entries of a table of block numbers that
+/// continue the entry at `start`: all holes if it is 0, else physically consecutive blocks.
+fn run_len(entry: impl Fn(u32) -> Result<u32, Corrupt>, start: u32, end: u32, max: u32) -> Result<u32, Corrupt> {
+    let first = entry(start)?;
+    let limit = end.saturating_sub(start).min(max);
+    let mut n = 1;
+    while n < limit {
+        let want = if first == 0 { 0 } else { first.wrapping_add(n) };
+        if first != 0 && want == 0 {
+            break; // Block numbers would wrap around.
+        }
+        if entry(start + n)? != want {
+            break;
+        }
+        n += 1;
+    }
+    Ok(n.min(limit))
+}
+
+/// In the indirect block `block`, the number of entries from `start` (at most `max`, and not
+/// past the end of the block) that continue entry `start`: a run of holes if it is 0, else a
+/// run of physically consecutive blocks, which one iomap extent can map. Returns 0 only when
+/// `max` is 0. The caller still checks the run with [`Superblock::check_extent`].
+pub fn contiguous_run(block: &[u8], start: u32, max: u32) -> Result<u32, Corrupt> {
+    if max == 0 {
+        indirect_entry(block, start)?;
+        return Ok(0);
+    }
+    run_len(|i| indirect_entry(block, i), start, ADDR_PER_BLOCK, max)
+}
+
+/// Like [`contiguous_run`] for the direct blocks `i_block[start..12]`.
+pub fn direct_run(block: &[u32; N_BLOCKS], start: u32, max: u32) -> Result<u32, Corrupt> {
+    let entry = |i: u32| {
+        if (i as usize) < NDIR_BLOCKS {
+            block.get(i as usize).copied().ok_or(Corrupt::new("direct block index out of range"))
+        } else {
+            Err(Corrupt::new("direct block index out of range"))
+        }
+    };
+    if max == 0 {
+        entry(start)?;
+        return Ok(0);
+    }
+    run_len(entry, start, NDIR_BLOCKS as u32, max)
+}
+
+const fn max_file_size() -> u64 {
+    // ext2_max_size() for 4096-byte blocks.
+    const PPB: u64 = ADDR_PER_BLOCK as u64;
+    let mut upper_limit: u64 = ((1u64 << 32) - 1) >> (BLOCK_SHIFT - 9);
+    let mut res: u64 = MAX_MAPPED_BLOCKS;
+    let mut meta_blocks: u64 = 1 + (1 + PPB) + (1 + PPB + PPB * PPB);
+    if res + meta_blocks > upper_limit {
+        res = upper_limit;
+        upper_limit -= NDIR_BLOCKS as u64;
+        meta_blocks = 1;
+        upper_limit -= PPB;
+        if upper_limit < PPB * PPB {
+            meta_blocks += 1 + upper_limit.div_ceil(PPB);
+        } else {
+            meta_blocks += 1 + PPB;
+            upper_limit -= PPB * PPB;
+            meta_blocks += 1 + upper_limit.div_ceil(PPB) + upper_limit.div_ceil(PPB * PPB);
+        }
+        res -= meta_blocks;
+    }
+    res << BLOCK_SHIFT
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directories.
+
+/// A used directory entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirEntry<'a> {
+    /// Inode number (never 0: unused entries are skipped).
+    pub inode: u32,
+    /// Length of the record, up to the next entry.
+    pub rec_len: u16,
+    /// The name: 1 to 255 bytes, no `/` and no NUL.
+    pub name: &'a [u8],
+    /// File type (`FT_*`); [`FT_UNKNOWN`] without the `filetype` feature.
+    pub file_type: u8,
+    /// Byte offset of the entry in its block.
+    pub offset: usize,
+}
+
+/// Iterator over the used entries of one directory block, from [`dir_entries`].
+///
+/// Each entry is checked as `ext2_check_folio()` does: `rec_len` at least 12, a multiple of 4,
+/// at least `8 + name_len` rounded up to 4, not crossing the block end, and an inode number not
+/// above `inodes_count`. In addition, used entries must have a non-empty name without `/` or NUL
+/// bytes (ext2 does not check this, but such names cannot be looked up or listed sanely).
+/// Unused entries (inode 0) are checked the same way, except for their name, and skipped.
+///
+/// After an error the iterator ends; [`DirIter::offset`] then tells where the bad entry is.
+#[derive(Clone, Debug)]
+pub struct DirIter<'a> {
+    block: &'a [u8],
+    offset: usize,
+    inodes_count: u32,
+    filetype: bool,
+    done: bool,
+}
+
+/// The used entries of the directory block `block`, which must be exactly 4096 bytes.
+pub fn dir_entries<'a>(sb: &Superblock, block: &'a [u8]) -> DirIter<'a> {
+    DirIter {
+        block,
+        offset: 0,
+        inodes_count: sb.inodes_count,
+        filetype: sb.has_filetype(),
+        done: false,
+    }
+}
+
+impl<'a> DirIter<'a> {
+    /// Offset of the next entry, or of the bad entry after an error.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Checks the entry at `self.offset`; returns it and its `rec_len`.
+    fn entry(&self) -> Result<(DirEntry<'a>, usize), Corrupt> {
+        use dirent_off::*;
+        if self.block.len() != BLOCK_SIZE {
+            return Err(Corrupt::new("directory block is not 4096 bytes"));
+        }
+        let off = self.offset;
+        let left = BLOCK_SIZE - off;
+        if left < DIRENT_MIN {
+            return Err(Corrupt::new("directory entry header crosses the block end"));
+        }
+        let raw = self.block.get(off..).ok_or(Corrupt::new("directory entry out of block"))?;
+        let inode = le32(raw, INODE)?;
+        let rec_len = le16(raw, REC_LEN)?;
+        let name_len = usize::from(byte(raw, NAME_LEN)?);
+        let file_type = byte(raw, FILE_TYPE)?;
+        let rec = usize::from(rec_len);
+        if rec < DIRENT_MIN {
+            return Err(Corrupt::new("rec_len smaller than 12"));
+        }
+        if rec % 4 != 0 {
+            return Err(Corrupt::new("rec_len not a multiple of 4"));
+        }
+        if rec < (DIRENT_HEADER + name_len).next_multiple_of(4) {
+            return Err(Corrupt::new("rec_len too small for name_len"));
+        }
+        if rec > left {
+            return Err(Corrupt::new("directory entry crosses the block end"));
+        }
+        if inode > self.inodes_count {
+            return Err(Corrupt::new("inode number out of range in directory entry"));
+        }
+        let name = raw.get(NAME..NAME + name_len).ok_or(Corrupt::new("name out of block"))?;
+        if inode != 0 {
+            if name_len == 0 {
+                return Err(Corrupt::new("empty name in directory entry"));
+            }
+            if name.iter().any(|&b| b == b'/' || b == 0) {
+                return Err(Corrupt::new("'/' or NUL in directory entry name"));
+            }
+        }
+        let file_type = if self.filetype { file_type } else { FT_UNKNOWN };
+        Ok((DirEntry { inode, rec_len, name, file_type, offset: off }, rec))
+    }
+}
+
+impl<'a> Iterator for DirIter<'a> {
+    type Item = Result<DirEntry<'a>, Corrupt>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done && self.offset < BLOCK_SIZE {
+            match self.entry() {
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                Ok((entry, rec)) => {
+                    // rec >= 12: always advances.
+                    self.offset += rec;
+                    if entry.inode != 0 {
+                        return Some(Ok(entry));
+                    }
+                }
+            }
+        }
+        self.done = true;
+        None
+    }
+}
