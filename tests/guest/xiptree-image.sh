@@ -24,7 +24,7 @@ xiptree=$XIPDAX_BUILD/test-progs/bin/xiptree
 # The size of the image: the tree holds ~17 MiB of data in ~3200 inodes.
 IMG_SIZE=48M
 
-key=$( { sha256sum <"$xiptree"; sha256sum <"$0"; mke2fs -V 2>&1 | head -n 1; } | sha256sum | cut -d' ' -f1)
+key=$( { sha256sum <"$xiptree"; sha256sum <"$0"; mke2fs -V 2>&1; } | sha256sum | cut -d' ' -f1)
 if [ -f "$out/tree.img" ] && [ -f "$out/tree.manifest" ] &&
    [ "$(cat "$out/tree.key" 2>/dev/null)" = "$key" ]; then
 	echo "xiptree-image: $out is up to date" >&2
@@ -65,6 +65,11 @@ grep -qiE 'error|invalid|couldn|unknown' "$work/debugfs.out" &&
 # (mke2fs reading does not change the tree: atimes are in the future, and
 # relatime leaves those alone.)
 "$xiptree" manifest "$tree" >"$work/tree.manifest"
+# xiptree build gives every entry an atime in 2036-2037; one that is not was
+# changed by reading (a strictatime mount?) and the image has the old one.
+stale=$(awk '/^\// { for (i = 2; i <= NF; i++) if ($i ~ /^atime=/ && substr($i, 7) + 0 < 2082758400) { print $1; exit } }' \
+	"$work/tree.manifest")
+[ -z "$stale" ] || die "$tree$stale: atime changed while reading the tree (TMPDIR mounted strictatime?)"
 
 e2fsck -fn "$img" >"$work/e2fsck.out" 2>&1 || { cat "$work/e2fsck.out" >&2; die "e2fsck -fn $img found problems"; }
 

@@ -64,15 +64,21 @@
 //! ends the hash.  Chunks are fixed by offset, so the hash is a function of the
 //! content alone, whatever the file's holes: a file that reads back with
 //! different bytes, or with more or fewer of them, has a different hash.
-//! Files are read in 1 MiB reads.
+//! Files are read in 1 MiB reads.  Files of DIRECT_MIN (64 MiB) or more are
+//! read with O_DIRECT when the filesystem takes it, and with ordinary reads
+//! when it does not: the test guest (TCG, debug kernel) reads the 4 GiB of
+//! holes of /sparse/huge from ext2 in ~35 s with O_DIRECT and ~150 s through
+//! the page cache.  (On a DAX mount both are the same path.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::fs::{self, File, FileTimes, Permissions};
+use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{lchown, symlink, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{
+    lchown, symlink, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt,
+};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -81,6 +87,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const HEADER: &str = "# xiptree manifest v1";
 const READ_SIZE: usize = 1 << 20;
 const CHUNK: usize = 64 << 10;
+/// Files this big are read with O_DIRECT if possible (see the top).
+const DIRECT_MIN: u64 = 64 << 20;
+/// Alignment of the read buffer, enough for O_DIRECT.
+const ALIGN: usize = 4096;
+/// O_DIRECT, which std does not name.
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+const O_DIRECT: Option<i32> = Some(0o40000);
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+const O_DIRECT: Option<i32> = Some(0o200000);
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "arm"
+)))]
+const O_DIRECT: Option<i32> = None;
 
 /// The fields a manifest line may hold.
 const FIELDS: &[&str] = &[
@@ -256,7 +278,7 @@ struct Walker {
 impl Walker {
     fn new() -> Self {
         Walker {
-            buf: vec![0; READ_SIZE],
+            buf: vec![0; READ_SIZE + ALIGN],
             bytes_read: 0,
             seen: HashMap::new(),
             ancestors: vec![],
@@ -395,8 +417,23 @@ impl Walker {
 
     /// The content hash of the regular file `p`, whose st_size is `size`.
     fn hash_file(&mut self, p: &Path, size: u64) -> Result<String, String> {
-        let mut f = File::open(p).map_err(|e| format!("open: {e}"))?;
-        let (h, n) = hash_content(&mut f, &mut self.buf).map_err(|e| format!("read: {e}"))?;
+        // The READ_SIZE bytes of `buf` that start at an ALIGN boundary.
+        let off = (ALIGN - self.buf.as_ptr() as usize % ALIGN) % ALIGN;
+        let buf = &mut self.buf[off..off + READ_SIZE];
+        let mut hashed = None;
+        if let (true, Some(flag)) = (size >= DIRECT_MIN, O_DIRECT) {
+            // Any failure (EINVAL when the filesystem has no direct I/O, or
+            // for an unaligned read) means: read it again the ordinary way.
+            let direct = OpenOptions::new().read(true).custom_flags(flag).open(p);
+            hashed = direct.and_then(|mut f| hash_content(&mut f, buf)).ok();
+        }
+        let (h, n) = match hashed {
+            Some(hn) => hn,
+            None => {
+                let mut f = File::open(p).map_err(|e| format!("open: {e}"))?;
+                hash_content(&mut f, buf).map_err(|e| format!("read: {e}"))?
+            }
+        };
         self.bytes_read += n;
         if n != size {
             return Err(format!("read {n} bytes, but st_size is {size}"));
