@@ -210,17 +210,17 @@ pub mod sb_off {
     pub const S_DEF_RESUID: usize = 80;
     /// `__le16 s_def_resgid`
     pub const S_DEF_RESGID: usize = 82;
-    /// `__le32 s_first_ino` (revision 1)
+    /// `__le32 s_first_ino` (revision 1 from here on)
     pub const S_FIRST_INO: usize = 84;
-    /// `__le16 s_inode_size` (revision 1)
+    /// `__le16 s_inode_size`
     pub const S_INODE_SIZE: usize = 88;
-    /// `__le16 s_block_group_nr` (revision 1)
+    /// `__le16 s_block_group_nr`
     pub const S_BLOCK_GROUP_NR: usize = 90;
-    /// `__le32 s_feature_compat` (revision 1)
+    /// `__le32 s_feature_compat`
     pub const S_FEATURE_COMPAT: usize = 92;
-    /// `__le32 s_feature_incompat` (revision 1)
+    /// `__le32 s_feature_incompat`
     pub const S_FEATURE_INCOMPAT: usize = 96;
-    /// `__le32 s_feature_ro_compat` (revision 1)
+    /// `__le32 s_feature_ro_compat`
     pub const S_FEATURE_RO_COMPAT: usize = 100;
     /// `__u8 s_uuid[16]`
     pub const S_UUID: usize = 104;
@@ -228,13 +228,35 @@ pub mod sb_off {
     pub const S_VOLUME_NAME: usize = 120;
     /// `char s_last_mounted[64]`
     pub const S_LAST_MOUNTED: usize = 136;
-    /// `__le16 s_reserved_gdt_blocks` (`s_padding1` in ext2.h; used by `resize_inode`)
+    /// `__le32 s_algorithm_usage_bitmap`
+    pub const S_ALGORITHM_USAGE_BITMAP: usize = 200;
+    /// `__u8 s_prealloc_blocks`
+    pub const S_PREALLOC_BLOCKS: usize = 204;
+    /// `__u8 s_prealloc_dir_blocks`
+    pub const S_PREALLOC_DIR_BLOCKS: usize = 205;
+    /// `__le16 s_reserved_gdt_blocks` (`s_padding1` in ext2.h)
     pub const S_RESERVED_GDT_BLOCKS: usize = 206;
+    /// `__u8 s_journal_uuid[16]`
+    pub const S_JOURNAL_UUID: usize = 208;
+    /// `__le32 s_journal_inum`
+    pub const S_JOURNAL_INUM: usize = 224;
+    /// `__le32 s_journal_dev`
+    pub const S_JOURNAL_DEV: usize = 228;
+    /// `__le32 s_last_orphan`
+    pub const S_LAST_ORPHAN: usize = 232;
+    /// `__le32 s_hash_seed[4]`
+    pub const S_HASH_SEED: usize = 236;
+    /// `__u8 s_def_hash_version`
+    pub const S_DEF_HASH_VERSION: usize = 252;
+    /// `__u8 s_reserved_char_pad`
+    pub const S_RESERVED_CHAR_PAD: usize = 253;
+    /// `__le16 s_reserved_word_pad`
+    pub const S_RESERVED_WORD_PAD: usize = 254;
     /// `__le32 s_default_mount_opts`
     pub const S_DEFAULT_MOUNT_OPTS: usize = 256;
     /// `__le32 s_first_meta_bg`
     pub const S_FIRST_META_BG: usize = 260;
-    /// `__u32 s_reserved[190]`, padding to the end.
+    /// `__le32 s_reserved[190]` (padding to the end)
     pub const S_RESERVED: usize = 264;
 }
 
@@ -258,8 +280,8 @@ pub mod gd_off {
     pub const BG_RESERVED: usize = 20;
 }
 
-/// Byte offsets in `struct ext2_inode` (128 bytes), then in the ext4 "large inode" fields that
-/// follow when `s_inode_size > 128`.
+/// Byte offsets in `struct ext2_inode` (128 bytes), then in the first ext4 "large inode"
+/// fields, present when `s_inode_size > 128` and `i_extra_isize` covers them.
 pub mod inode_off {
     /// `__le16 i_mode`
     pub const I_MODE: usize = 0;
@@ -291,33 +313,39 @@ pub mod inode_off {
     pub const I_GENERATION: usize = 100;
     /// `__le32 i_file_acl`
     pub const I_FILE_ACL: usize = 104;
-    /// `__le32 i_dir_acl`, which is `i_size_high` for regular files
+    /// `__le32 i_dir_acl` (`i_size_high` for regular files)
     pub const I_DIR_ACL: usize = 108;
     /// `__le32 i_faddr`
     pub const I_FADDR: usize = 112;
     /// `__u8 l_i_frag` (osd2)
     pub const L_I_FRAG: usize = 116;
+    /// `__u8 l_i_fsize` (osd2)
+    pub const L_I_FSIZE: usize = 117;
+    /// `__le16 i_pad1` (osd2)
+    pub const I_PAD1: usize = 118;
     /// `__le16 l_i_uid_high` (osd2)
     pub const L_I_UID_HIGH: usize = 120;
     /// `__le16 l_i_gid_high` (osd2)
     pub const L_I_GID_HIGH: usize = 122;
-    /// `__u32 l_i_reserved2` (osd2), the last field of the 128-byte inode
+    /// `__le32 l_i_reserved2` (osd2; end of the 128-byte inode)
     pub const L_I_RESERVED2: usize = 124;
-    /// `__le16 i_extra_isize`: bytes used past 128
+    /// `__le16 i_extra_isize` (ext4: bytes used past 128)
     pub const I_EXTRA_ISIZE: usize = 128;
-    /// `__le32 i_ctime_extra`: epoch bits and nanoseconds
+    /// `__le16 i_checksum_hi` (ext4)
+    pub const I_CHECKSUM_HI: usize = 130;
+    /// `__le32 i_ctime_extra` (ext4: epoch bits and nanoseconds)
     pub const I_CTIME_EXTRA: usize = 132;
-    /// `__le32 i_mtime_extra`
+    /// `__le32 i_mtime_extra` (ext4)
     pub const I_MTIME_EXTRA: usize = 136;
-    /// `__le32 i_atime_extra`
+    /// `__le32 i_atime_extra` (ext4)
     pub const I_ATIME_EXTRA: usize = 140;
 }
 
-/// Byte offsets in `struct ext2_dir_entry_2` (8-byte header, then the name).
+/// Byte offsets in `struct ext2_dir_entry_2` (an 8-byte header, then the name).
 pub mod dirent_off {
     /// `__le32 inode` (0: unused entry)
     pub const INODE: usize = 0;
-    /// `__le16 rec_len`: distance to the next entry
+    /// `__le16 rec_len` (distance to the next entry)
     pub const REC_LEN: usize = 4;
     /// `__u8 name_len`
     pub const NAME_LEN: usize = 6;
@@ -327,12 +355,136 @@ pub mod dirent_off {
     pub const NAME: usize = 8;
 }
 
-// The layouts above, checked against the C structure sizes.
-const _: () = assert!(sb_off::S_RESERVED + 190 * 4 == SUPERBLOCK_SIZE);
-const _: () = assert!(gd_off::BG_RESERVED + 3 * 4 == GROUP_DESC_SIZE);
-const _: () = assert!(inode_off::I_BLOCK + N_BLOCKS * 4 == inode_off::I_GENERATION);
-const _: () = assert!(inode_off::L_I_RESERVED2 + 4 == GOOD_OLD_INODE_SIZE as usize);
+/// Whether the (offset, size) `fields` follow each other from `at` with no gap or overlap and end
+/// at `end`: the layouts above, checked at compile time like erofs' `BUILD_BUG_ON`s.
+const fn packed(fields: &[(usize, usize)], at: usize, end: usize) -> bool {
+    match fields {
+        [] => at == end,
+        [(off, size), rest @ ..] => *off == at && packed(rest, at + *size, end),
+    }
+}
+
+const _: () = assert!(packed(
+    &[
+        (sb_off::S_INODES_COUNT, 4),
+        (sb_off::S_BLOCKS_COUNT, 4),
+        (sb_off::S_R_BLOCKS_COUNT, 4),
+        (sb_off::S_FREE_BLOCKS_COUNT, 4),
+        (sb_off::S_FREE_INODES_COUNT, 4),
+        (sb_off::S_FIRST_DATA_BLOCK, 4),
+        (sb_off::S_LOG_BLOCK_SIZE, 4),
+        (sb_off::S_LOG_FRAG_SIZE, 4),
+        (sb_off::S_BLOCKS_PER_GROUP, 4),
+        (sb_off::S_FRAGS_PER_GROUP, 4),
+        (sb_off::S_INODES_PER_GROUP, 4),
+        (sb_off::S_MTIME, 4),
+        (sb_off::S_WTIME, 4),
+        (sb_off::S_MNT_COUNT, 2),
+        (sb_off::S_MAX_MNT_COUNT, 2),
+        (sb_off::S_MAGIC, 2),
+        (sb_off::S_STATE, 2),
+        (sb_off::S_ERRORS, 2),
+        (sb_off::S_MINOR_REV_LEVEL, 2),
+        (sb_off::S_LASTCHECK, 4),
+        (sb_off::S_CHECKINTERVAL, 4),
+        (sb_off::S_CREATOR_OS, 4),
+        (sb_off::S_REV_LEVEL, 4),
+        (sb_off::S_DEF_RESUID, 2),
+        (sb_off::S_DEF_RESGID, 2),
+        (sb_off::S_FIRST_INO, 4),
+        (sb_off::S_INODE_SIZE, 2),
+        (sb_off::S_BLOCK_GROUP_NR, 2),
+        (sb_off::S_FEATURE_COMPAT, 4),
+        (sb_off::S_FEATURE_INCOMPAT, 4),
+        (sb_off::S_FEATURE_RO_COMPAT, 4),
+        (sb_off::S_UUID, 16),
+        (sb_off::S_VOLUME_NAME, 16),
+        (sb_off::S_LAST_MOUNTED, 64),
+        (sb_off::S_ALGORITHM_USAGE_BITMAP, 4),
+        (sb_off::S_PREALLOC_BLOCKS, 1),
+        (sb_off::S_PREALLOC_DIR_BLOCKS, 1),
+        (sb_off::S_RESERVED_GDT_BLOCKS, 2),
+        (sb_off::S_JOURNAL_UUID, 16),
+        (sb_off::S_JOURNAL_INUM, 4),
+        (sb_off::S_JOURNAL_DEV, 4),
+        (sb_off::S_LAST_ORPHAN, 4),
+        (sb_off::S_HASH_SEED, 16),
+        (sb_off::S_DEF_HASH_VERSION, 1),
+        (sb_off::S_RESERVED_CHAR_PAD, 1),
+        (sb_off::S_RESERVED_WORD_PAD, 2),
+        (sb_off::S_DEFAULT_MOUNT_OPTS, 4),
+        (sb_off::S_FIRST_META_BG, 4),
+        (sb_off::S_RESERVED, 760),
+    ],
+    0,
+    SUPERBLOCK_SIZE
+));
+const _: () = assert!(packed(
+    &[
+        (gd_off::BG_BLOCK_BITMAP, 4),
+        (gd_off::BG_INODE_BITMAP, 4),
+        (gd_off::BG_INODE_TABLE, 4),
+        (gd_off::BG_FREE_BLOCKS_COUNT, 2),
+        (gd_off::BG_FREE_INODES_COUNT, 2),
+        (gd_off::BG_USED_DIRS_COUNT, 2),
+        (gd_off::BG_PAD, 2),
+        (gd_off::BG_RESERVED, 12),
+    ],
+    0,
+    GROUP_DESC_SIZE
+));
+const _: () = assert!(packed(
+    &[
+        (inode_off::I_MODE, 2),
+        (inode_off::I_UID, 2),
+        (inode_off::I_SIZE, 4),
+        (inode_off::I_ATIME, 4),
+        (inode_off::I_CTIME, 4),
+        (inode_off::I_MTIME, 4),
+        (inode_off::I_DTIME, 4),
+        (inode_off::I_GID, 2),
+        (inode_off::I_LINKS_COUNT, 2),
+        (inode_off::I_BLOCKS, 4),
+        (inode_off::I_FLAGS, 4),
+        (inode_off::I_OSD1, 4),
+        (inode_off::I_BLOCK, 60),
+        (inode_off::I_GENERATION, 4),
+        (inode_off::I_FILE_ACL, 4),
+        (inode_off::I_DIR_ACL, 4),
+        (inode_off::I_FADDR, 4),
+        (inode_off::L_I_FRAG, 1),
+        (inode_off::L_I_FSIZE, 1),
+        (inode_off::I_PAD1, 2),
+        (inode_off::L_I_UID_HIGH, 2),
+        (inode_off::L_I_GID_HIGH, 2),
+        (inode_off::L_I_RESERVED2, 4),
+    ],
+    0,
+    GOOD_OLD_INODE_SIZE as usize
+));
+const _: () = assert!(packed(
+    &[
+        (inode_off::I_EXTRA_ISIZE, 2),
+        (inode_off::I_CHECKSUM_HI, 2),
+        (inode_off::I_CTIME_EXTRA, 4),
+        (inode_off::I_MTIME_EXTRA, 4),
+        (inode_off::I_ATIME_EXTRA, 4),
+    ],
+    GOOD_OLD_INODE_SIZE as usize,
+    inode_off::I_ATIME_EXTRA + 4
+));
+const _: () = assert!(packed(
+    &[
+        (dirent_off::INODE, 4),
+        (dirent_off::REC_LEN, 2),
+        (dirent_off::NAME_LEN, 1),
+        (dirent_off::FILE_TYPE, 1),
+    ],
+    0,
+    dirent_off::NAME
+));
 const _: () = assert!(dirent_off::NAME == DIRENT_HEADER);
+const _: () = assert!(inode_off::I_BLOCK + N_BLOCKS * 4 == inode_off::I_GENERATION);
 const _: () = assert!(1 << BLOCK_SHIFT == BLOCK_SIZE);
 
 // ---------------------------------------------------------------------------------------------
@@ -408,7 +560,9 @@ fn le32(buf: &[u8], off: usize) -> Result<u32, Corrupt> {
 }
 
 fn byte(buf: &[u8], off: usize) -> Result<u8, Corrupt> {
-    buf.get(off).copied().ok_or(Corrupt::new("structure truncated"))
+    buf.get(off)
+        .copied()
+        .ok_or(Corrupt::new("structure truncated"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,6 +577,9 @@ fn byte(buf: &[u8], off: usize) -> Result<u8, Corrupt> {
 /// `inode_size` a power of two in `128..=4096`, `inodes_count == inodes_per_group *
 /// group_count()`, `11 <= first_ino <= inodes_count`, the group descriptor table lies inside the
 /// filesystem, and each group has room for its bitmaps and inode table.
+///
+/// The fields are public for reading. The methods' answers are meaningful only while the
+/// invariants hold, but no method panics even if a field was changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Superblock {
     /// Total number of inodes.
@@ -541,7 +698,9 @@ impl Superblock {
             return Err(SbError::Invalid("blocks_count <= first_data_block"));
         }
         if first_data_block != 0 {
-            return Err(SbError::Invalid("first_data_block is not 0 with 4096-byte blocks"));
+            return Err(SbError::Invalid(
+                "first_data_block is not 0 with 4096-byte blocks",
+            ));
         }
         if blocks_per_group == 0 || blocks_per_group > MAX_PER_GROUP {
             return Err(SbError::Invalid("invalid blocks_per_group"));
@@ -558,12 +717,16 @@ impl Superblock {
         let inode_table_blocks = table_bytes.div_ceil(BLOCK_SIZE as u64) as u32;
         // At least the superblock, descriptors, both bitmaps and the inode table in a group.
         if blocks_per_group <= inode_table_blocks.saturating_add(3) {
-            return Err(SbError::Invalid("blocks_per_group smaller than the group metadata"));
+            return Err(SbError::Invalid(
+                "blocks_per_group smaller than the group metadata",
+            ));
         }
 
         let group_count = (blocks_count - first_data_block - 1) / blocks_per_group + 1;
         if u64::from(group_count) * u64::from(inodes_per_group) != u64::from(inodes_count) {
-            return Err(SbError::Invalid("inodes_count != inodes_per_group * group count"));
+            return Err(SbError::Invalid(
+                "inodes_count != inodes_per_group * group count",
+            ));
         }
         if first_ino < GOOD_OLD_FIRST_INO || first_ino > inodes_count {
             return Err(SbError::Invalid("invalid first_ino"));
@@ -650,7 +813,9 @@ impl Superblock {
 
     /// Inodes in one inode table block.
     pub fn inodes_per_block(&self) -> u32 {
-        (BLOCK_SIZE as u32).checked_div(u32::from(self.inode_size)).unwrap_or(0)
+        (BLOCK_SIZE as u32)
+            .checked_div(u32::from(self.inode_size))
+            .unwrap_or(0)
     }
 
     /// Blocks of one group's inode table.
@@ -669,8 +834,8 @@ impl Superblock {
             return Err(Corrupt::new("group number out of range"));
         }
         // Below blocks_count (group < group_count), so it fits in u32.
-        let first = u64::from(self.first_data_block)
-            + u64::from(group) * u64::from(self.blocks_per_group);
+        let first =
+            u64::from(self.first_data_block) + u64::from(group) * u64::from(self.blocks_per_group);
         u32::try_from(first).map_err(|_| Corrupt::new("group number out of range"))
     }
 
@@ -711,10 +876,18 @@ impl Superblock {
         let byte = u64::from(in_group) * u64::from(self.inode_size);
         Ok(InodeLoc {
             group,
-            table_block: (byte >> BLOCK_SHIFT) as u32,
+            table_block: u32::try_from(byte >> BLOCK_SHIFT)
+                .map_err(|_| Corrupt::new("inode number out of range"))?,
             offset: (byte % BLOCK_SIZE as u64) as usize,
             size: usize::from(self.inode_size),
         })
+    }
+
+    /// Whether `ino` is an inode the filesystem may open, as `ext2_get_inode()` requires: the
+    /// root, or a non-reserved inode in `first_ino..=inodes_count`. A directory entry naming
+    /// another inode is corrupt.
+    pub fn is_usable_ino(&self, ino: u32) -> bool {
+        ino == ROOT_INO || (self.first_ino..=self.inodes_count).contains(&ino)
     }
 
     /// Checks a block number read from a block map: `Ok(None)` for 0 (a hole), `Ok(Some(blk))`
@@ -795,7 +968,9 @@ impl GroupDesc {
         if !inside(gd.inode_bitmap) {
             return Err(Corrupt::new("inode bitmap not in its group"));
         }
-        let table_last = gd.inode_table.checked_add(sb.inode_table_blocks.saturating_sub(1));
+        let table_last = gd
+            .inode_table
+            .checked_add(sb.inode_table_blocks.saturating_sub(1));
         if !inside(gd.inode_table) || !table_last.is_some_and(inside) {
             return Err(Corrupt::new("inode table not in its group"));
         }
@@ -829,8 +1004,13 @@ impl InodeLoc {
 
     /// The inode's bytes within the inode table block `block`.
     pub fn slice<'a>(&self, block: &'a [u8]) -> Result<&'a [u8], Corrupt> {
-        let end = self.offset.checked_add(self.size).ok_or(Corrupt::new("inode truncated"))?;
-        block.get(self.offset..end).ok_or(Corrupt::new("inode truncated"))
+        let end = self
+            .offset
+            .checked_add(self.size)
+            .ok_or(Corrupt::new("inode truncated"))?;
+        block
+            .get(self.offset..end)
+            .ok_or(Corrupt::new("inode truncated"))
     }
 }
 
@@ -899,7 +1079,10 @@ impl Timestamp {
     /// does: the seconds are signed, the 2 low bits of `extra` extend them by multiples of 2^32
     /// and the other 30 bits are nanoseconds (clamped to 999_999_999 if out of range).
     pub fn decode(sec: u32, extra: Option<u32>) -> Self {
-        let mut ts = Self { sec: i64::from(sec as i32), nsec: 0 };
+        let mut ts = Self {
+            sec: i64::from(sec as i32),
+            nsec: 0,
+        };
         if let Some(extra) = extra {
             ts.sec += i64::from(extra & 3) << 32;
             ts.nsec = (extra >> 2).min(999_999_999);
@@ -958,7 +1141,9 @@ impl Inode {
     /// A deleted inode parses; check [`Inode::is_deleted`] before using it.
     pub fn parse(sb: &Superblock, raw: &[u8]) -> Result<Self, Corrupt> {
         use inode_off::*;
-        let raw = raw.get(..usize::from(sb.inode_size)).ok_or(Corrupt::new("inode truncated"))?;
+        let raw = raw
+            .get(..usize::from(sb.inode_size))
+            .ok_or(Corrupt::new("inode truncated"))?;
 
         let mut extra_isize = 0;
         if raw.len() > usize::from(GOOD_OLD_INODE_SIZE) {
@@ -989,7 +1174,10 @@ impl Inode {
         let dir_acl_or_size_high = le32(raw, I_DIR_ACL)?;
         let regular = mode & S_IFMT == 0o100000;
         let (size, dir_acl) = if regular {
-            ((u64::from(dir_acl_or_size_high) << 32) | u64::from(size_lo), 0)
+            (
+                (u64::from(dir_acl_or_size_high) << 32) | u64::from(size_lo),
+                0,
+            )
         } else {
             (u64::from(size_lo), dir_acl_or_size_high)
         };
@@ -1023,10 +1211,11 @@ impl Inode {
         if inode.size > i64::MAX as u64 {
             return Err(Corrupt::new("negative i_size"));
         }
-        if ftype == FileType::Directory
-            && (inode.size == 0 || inode.size % BLOCK_SIZE as u64 != 0)
+        if ftype == FileType::Directory && (inode.size == 0 || inode.size % BLOCK_SIZE as u64 != 0)
         {
-            return Err(Corrupt::new("directory size not a non-zero multiple of the block size"));
+            return Err(Corrupt::new(
+                "directory size not a non-zero multiple of the block size",
+            ));
         }
         if inode.file_acl != 0 {
             sb.check_extent(inode.file_acl, 1)
@@ -1036,7 +1225,11 @@ impl Inode {
     }
 
     /// Parses the inode at `loc` from its inode table block (see [`InodeLoc::block`]).
-    pub fn from_table_block(sb: &Superblock, loc: &InodeLoc, block: &[u8]) -> Result<Self, Corrupt> {
+    pub fn from_table_block(
+        sb: &Superblock,
+        loc: &InodeLoc,
+        block: &[u8],
+    ) -> Result<Self, Corrupt> {
         Self::parse(sb, loc.slice(block)?)
     }
 
@@ -1058,7 +1251,11 @@ impl Inode {
     /// Whether this is a symlink with its target in `i_block` (ext2's rule: no blocks other
     /// than an extended attribute block).
     pub fn is_fast_symlink(&self) -> bool {
-        let ea_blocks = if self.file_acl != 0 { (BLOCK_SIZE / 512) as u32 } else { 0 };
+        let ea_blocks = if self.file_acl != 0 {
+            (BLOCK_SIZE / 512) as u32
+        } else {
+            0
+        };
         self.file_type() == Ok(FileType::Symlink) && self.blocks.checked_sub(ea_blocks) == Some(0)
     }
 
@@ -1071,7 +1268,9 @@ impl Inode {
         if self.size == 0 || self.size >= self.block_bytes.len() as u64 {
             return Err(Corrupt::new("bad fast symlink length"));
         }
-        self.block_bytes.get(..self.size as usize).ok_or(Corrupt::new("bad fast symlink length"))
+        self.block_bytes
+            .get(..self.size as usize)
+            .ok_or(Corrupt::new("bad fast symlink length"))
     }
 
     /// The target of a slow symlink: the first `size` bytes of its first data block `block`;
@@ -1083,18 +1282,20 @@ impl Inode {
         if self.size == 0 || self.size >= BLOCK_SIZE as u64 {
             return Err(Corrupt::new("bad symlink length"));
         }
-        block.get(..self.size as usize).ok_or(Corrupt::new("symlink block truncated"))
+        block
+            .get(..self.size as usize)
+            .ok_or(Corrupt::new("symlink block truncated"))
     }
 
     /// The device number of a device inode as (major, minor), decoded like ext2: the old 8:8
     /// encoding in `i_block[0]` if non-zero, else the new 12:20 encoding in `i_block[1]`.
     pub fn rdev(&self) -> (u32, u32) {
-        if self.block[0] != 0 {
-            let old = self.block[0] as u16;
+        let [old, new, ..] = self.block;
+        if old != 0 {
+            let old = old as u16;
             (u32::from(old >> 8), u32::from(old & 0xff))
         } else {
-            let dev = self.block[1];
-            ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00))
+            ((new & 0xfff00) >> 8, (new & 0xff) | ((new >> 12) & 0xfff00))
         }
     }
 }
@@ -1150,7 +1351,11 @@ impl BlockPath {
         }
         l -= N * N;
         if l < N * N * N {
-            return Ok(Self::Triple((l / (N * N)) as u32, ((l / N) % N) as u32, (l % N) as u32));
+            return Ok(Self::Triple(
+                (l / (N * N)) as u32,
+                ((l / N) % N) as u32,
+                (l % N) as u32,
+            ));
         }
         Err(Corrupt::new("logical block past the triple indirect range"))
     }
@@ -1180,8 +1385,10 @@ impl BlockPath {
     /// slots, or the last indirect block): the most blocks one lookup there can map.
     pub fn leaf_remaining(&self) -> u32 {
         match *self {
-            Self::Direct(n) => NDIR_BLOCKS as u32 - n,
-            Self::Indirect(n) | Self::Double(_, n) | Self::Triple(_, _, n) => ADDR_PER_BLOCK - n,
+            Self::Direct(n) => (NDIR_BLOCKS as u32).saturating_sub(n),
+            Self::Indirect(n) | Self::Double(_, n) | Self::Triple(_, _, n) => {
+                ADDR_PER_BLOCK.saturating_sub(n)
+            }
         }
     }
 }
@@ -1196,7 +1403,12 @@ pub fn indirect_entry(block: &[u8], index: u32) -> Result<u32, Corrupt> {
 
 /// Counts, from `start` and at most `max`, the entries of a table of block numbers that
 /// continue the entry at `start`: all holes if it is 0, else physically consecutive blocks.
-fn run_len(entry: impl Fn(u32) -> Result<u32, Corrupt>, start: u32, end: u32, max: u32) -> Result<u32, Corrupt> {
+fn run_len(
+    entry: impl Fn(u32) -> Result<u32, Corrupt>,
+    start: u32,
+    end: u32,
+    max: u32,
+) -> Result<u32, Corrupt> {
     let first = entry(start)?;
     let limit = end.saturating_sub(start).min(max);
     let mut n = 1;
@@ -1229,7 +1441,10 @@ pub fn contiguous_run(block: &[u8], start: u32, max: u32) -> Result<u32, Corrupt
 pub fn direct_run(block: &[u32; N_BLOCKS], start: u32, max: u32) -> Result<u32, Corrupt> {
     let entry = |i: u32| {
         if (i as usize) < NDIR_BLOCKS {
-            block.get(i as usize).copied().ok_or(Corrupt::new("direct block index out of range"))
+            block
+                .get(i as usize)
+                .copied()
+                .ok_or(Corrupt::new("direct block index out of range"))
         } else {
             Err(Corrupt::new("direct block index out of range"))
         }
@@ -1324,11 +1539,14 @@ impl<'a> DirIter<'a> {
             return Err(Corrupt::new("directory block is not 4096 bytes"));
         }
         let off = self.offset;
-        let left = BLOCK_SIZE - off;
+        let left = BLOCK_SIZE.saturating_sub(off);
         if left < DIRENT_MIN {
             return Err(Corrupt::new("directory entry header crosses the block end"));
         }
-        let raw = self.block.get(off..).ok_or(Corrupt::new("directory entry out of block"))?;
+        let raw = self
+            .block
+            .get(off..)
+            .ok_or(Corrupt::new("directory entry out of block"))?;
         let inode = le32(raw, INODE)?;
         let rec_len = le16(raw, REC_LEN)?;
         let name_len = usize::from(byte(raw, NAME_LEN)?);
@@ -1349,7 +1567,9 @@ impl<'a> DirIter<'a> {
         if inode > self.inodes_count {
             return Err(Corrupt::new("inode number out of range in directory entry"));
         }
-        let name = raw.get(NAME..NAME + name_len).ok_or(Corrupt::new("name out of block"))?;
+        let name = raw
+            .get(NAME..NAME + name_len)
+            .ok_or(Corrupt::new("name out of block"))?;
         if inode != 0 {
             if name_len == 0 {
                 return Err(Corrupt::new("empty name in directory entry"));
@@ -1359,7 +1579,16 @@ impl<'a> DirIter<'a> {
             }
         }
         let file_type = if self.filetype { file_type } else { FT_UNKNOWN };
-        Ok((DirEntry { inode, rec_len, name, file_type, offset: off }, rec))
+        Ok((
+            DirEntry {
+                inode,
+                rec_len,
+                name,
+                file_type,
+                offset: off,
+            },
+            rec,
+        ))
     }
 }
 

@@ -54,9 +54,12 @@ fn fill(buf: &mut [u8], segs: &[(usize, &str)]) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bytes of a real image, made on Debian with `mke2fs -t ext2 -b 4096 -d DIR img 8M` (2048
-// blocks, 2048 inodes of 256 bytes, one group; features ext_attr resize_inode dir_index filetype
-// sparse_super large_file) and extracted as (offset, hex bytes) runs of non-zero bytes.
+// Bytes of a real image, made on Debian with `mke2fs -t ext2 -b 4096 -d DIR img 8M` (e2fsprogs
+// 1.47.0: 2048 blocks, 2048 inodes of 256 bytes, one group; features ext_attr resize_inode
+// dir_index filetype sparse_super large_file), kept as (offset, hex bytes) runs of non-zero
+// bytes. DIR held the files listed in `real_root_dir`: `big.sparse` is 5 GiB of hole then "end",
+// `fast` and `slow` are symlinks to "hello.txt" and to 100 `x`, `chr` and `blk` devices 4:5 and
+// 300:70000.
 
 /// The superblock of the image.
 const REAL_SB: &[(usize, &str)] = &[
@@ -71,19 +74,23 @@ const REAL_SB: &[(usize, &str)] = &[
         "01000000000000000b00000000010000380000000200000003000000b4c378ca\
          e7a74fd0a72249963db212",
     ),
-    (236, "4e3630612cbd45a4a6884e8bb0bfd567010000000c00000000000000865d026b"),
+    (
+        236,
+        "4e3630612cbd45a4a6884e8bb0bfd567010000000c00000000000000865d026b",
+    ),
     (348, "2000200001"),
     (584, "84"),
 ];
 
 /// Its group descriptor 0, at the start of block 1.
-const REAL_GDT: &[(usize, &str)] = &[
-    (0, "0200000003000000040000002c07c30704"),
-];
+const REAL_GDT: &[(usize, &str)] = &[(0, "0200000003000000040000002c07c30704")];
 
 /// Inode 2: the root directory.
 const REAL_INODE_ROOT: &[(usize, &str)] = &[
-    (0, "ed41000000100000865d026b865d026b865d026b000000000000040008"),
+    (
+        0,
+        "ed41000000100000865d026b865d026b865d026b000000000000040008",
+    ),
     (40, "84"),
     (128, "20"),
     (144, "865d026b"),
@@ -91,7 +98,10 @@ const REAL_INODE_ROOT: &[(usize, &str)] = &[
 
 /// Inode 12: `big.sparse`, 5 GiB + 3 bytes, one block at 5 GiB.
 const REAL_INODE_BIG: &[(usize, &str)] = &[
-    (0, "a481000003000040865d026b865d026b865d026b000000000000010020"),
+    (
+        0,
+        "a481000003000040865d026b865d026b865d026b000000000000010020",
+    ),
     (96, "8a"),
     (108, "01"),
     (128, "20"),
@@ -124,39 +134,34 @@ const REAL_INODE_FAST: &[(usize, &str)] = &[
 
 /// Inode 19: `slow`, a link to 100 `x`.
 const REAL_INODE_SLOW: &[(usize, &str)] = &[
-    (0, "ffa1000064000000865d026b865d026b865d026b000000000000010008"),
+    (
+        0,
+        "ffa1000064000000865d026b865d026b865d026b000000000000010008",
+    ),
     (40, "a9"),
     (128, "20"),
     (144, "865d026b"),
 ];
 
 /// The root directory block (block 132).
-const REAL_ROOT_DIR: &[(usize, &str)] = &[
-    (
-        0,
-        "020000000c0001022e000000020000000c0002022e2e00000b00000014000a02\
+const REAL_ROOT_DIR: &[(usize, &str)] = &[(
+    0,
+    "020000000c0001022e000000020000000c0002022e2e00000b00000014000a02\
          6c6f73742b666f756e6400000c00000014000a016269672e7370617273650000\
          0d0000000c000304626c6b000e0000000c000303636872000f0000000c000407\
          66617374100000000c0004056669666f110000001400090168656c6c6f2e7478\
          740000001200000014000a016d656469756d2e62696e0000130000000c000407\
          736c6f77140000005c0f0302737562",
-    ),
-];
+)];
 
 /// The triple indirect block of `big.sparse` (block 138).
-const REAL_TIND: &[(usize, &str)] = &[
-    (0, "8b"),
-];
+const REAL_TIND: &[(usize, &str)] = &[(0, "8b")];
 
 /// Its double indirect block (block 139).
-const REAL_DIND: &[(usize, &str)] = &[
-    (1016, "8c"),
-];
+const REAL_DIND: &[(usize, &str)] = &[(1016, "8c")];
 
 /// Its indirect block (block 140).
-const REAL_IND: &[(usize, &str)] = &[
-    (4048, "8d"),
-];
+const REAL_IND: &[(usize, &str)] = &[(4048, "8d")];
 
 // ---------------------------------------------------------------------------------------------
 // Crafted superblocks.
@@ -183,9 +188,17 @@ fn good_sb(buf: &mut [u8; SUPERBLOCK_SIZE]) {
     put32(buf, S_REV_LEVEL, DYNAMIC_REV);
     put32(buf, S_FIRST_INO, 11);
     put16(buf, S_INODE_SIZE, 256);
-    put32(buf, S_FEATURE_COMPAT, COMPAT_EXT_ATTR | COMPAT_RESIZE_INODE | COMPAT_DIR_INDEX);
+    put32(
+        buf,
+        S_FEATURE_COMPAT,
+        COMPAT_EXT_ATTR | COMPAT_RESIZE_INODE | COMPAT_DIR_INDEX,
+    );
     put32(buf, S_FEATURE_INCOMPAT, INCOMPAT_FILETYPE);
-    put32(buf, S_FEATURE_RO_COMPAT, RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE);
+    put32(
+        buf,
+        S_FEATURE_RO_COMPAT,
+        RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE,
+    );
     put_bytes(buf, S_UUID, &[0x11; 16]);
     put_bytes(buf, S_VOLUME_NAME, b"xipfs");
 }
@@ -259,45 +272,124 @@ fn sb_good(t: &mut Test) {
     kunit_expect_eq!(t, Superblock::parse(&block), Ok(sb));
 }
 
+/// Writes the low `width` bytes of `v` at `off`.
+fn put(buf: &mut [u8], off: usize, width: usize, v: u32) {
+    if let Some(d) = buf.get_mut(off..off + width) {
+        d.copy_from_slice(v.to_le_bytes().get(..width).unwrap_or(&[]));
+    }
+}
+
+/// One field of [`good_sb`] changed: (offset, width, value), and the refusal it causes.
+const SB_REFUSALS: &[(usize, usize, u32, &str)] = {
+    use sb_off::*;
+    &[
+        (S_MAGIC, 2, 0xEF52, "bad magic number"),
+        (S_MAGIC, 2, 0, "bad magic number"),
+        (S_REV_LEVEL, 4, 2, "unsupported revision level"),
+        (S_REV_LEVEL, 4, u32::MAX, "unsupported revision level"),
+        (S_LOG_BLOCK_SIZE, 4, 0, "block size is not 4096"),
+        (S_LOG_BLOCK_SIZE, 4, 1, "block size is not 4096"),
+        (S_LOG_BLOCK_SIZE, 4, 3, "block size is not 4096"),
+        (S_LOG_BLOCK_SIZE, 4, u32::MAX, "block size is not 4096"),
+        (
+            S_LOG_FRAG_SIZE,
+            4,
+            0,
+            "fragment size differs from block size",
+        ),
+        // Inode sizes: too small, not a power of two, larger than a block.
+        (S_INODE_SIZE, 2, 0, "unsupported inode size"),
+        (S_INODE_SIZE, 2, 64, "unsupported inode size"),
+        (S_INODE_SIZE, 2, 127, "unsupported inode size"),
+        (S_INODE_SIZE, 2, 129, "unsupported inode size"),
+        (S_INODE_SIZE, 2, 384, "unsupported inode size"),
+        (S_INODE_SIZE, 2, 8192, "unsupported inode size"),
+        (S_INODE_SIZE, 2, 0xffff, "unsupported inode size"),
+        (S_BLOCKS_COUNT, 4, 0, "blocks_count <= first_data_block"),
+        (
+            S_FIRST_DATA_BLOCK,
+            4,
+            1,
+            "first_data_block is not 0 with 4096-byte blocks",
+        ),
+        (
+            S_FIRST_DATA_BLOCK,
+            4,
+            4096,
+            "blocks_count <= first_data_block",
+        ),
+        (S_BLOCKS_PER_GROUP, 4, 0, "invalid blocks_per_group"),
+        (S_BLOCKS_PER_GROUP, 4, 32769, "invalid blocks_per_group"),
+        (S_BLOCKS_PER_GROUP, 4, u32::MAX, "invalid blocks_per_group"),
+        (S_INODES_PER_GROUP, 4, 0, "invalid inodes_per_group"),
+        (S_INODES_PER_GROUP, 4, 32769, "invalid inodes_per_group"),
+        // Fewer inodes than fill one inode table block (16 of 256 bytes).
+        (S_INODES_PER_GROUP, 4, 8, "invalid inodes_per_group"),
+        (
+            S_INODES_COUNT,
+            4,
+            2047,
+            "inodes_count != inodes_per_group * group count",
+        ),
+        (
+            S_INODES_COUNT,
+            4,
+            4096,
+            "inodes_count != inodes_per_group * group count",
+        ),
+        (
+            S_INODES_COUNT,
+            4,
+            0,
+            "inodes_count != inodes_per_group * group count",
+        ),
+        (S_FIRST_INO, 4, 10, "invalid first_ino"),
+        (S_FIRST_INO, 4, 2049, "invalid first_ino"),
+        // One block: the group descriptor table (block 1) is past the end.
+        (S_BLOCKS_COUNT, 4, 1, "group descriptor table past the end"),
+    ]
+};
+
 /// Each inconsistency of the superblock has its refusal.
 fn sb_refusals(t: &mut Test) {
     use sb_off::*;
-    kunit_expect_eq!(t, Superblock::parse(&[0u8; 1023]), Err(SbError::Invalid("superblock shorter than 1024 bytes")));
-    kunit_expect_eq!(t, sb_with(|b| put16(b, S_MAGIC, 0xEF52)), Err(SbError::Invalid("bad magic number")));
-    kunit_expect_eq!(t, sb_with(|b| b.fill(0)), Err(SbError::Invalid("bad magic number")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_REV_LEVEL, 2)), Err(SbError::Invalid("unsupported revision level")));
-    for log in [0, 1, 3, 6, u32::MAX] {
-        kunit_expect_eq!(t, sb_with(|b| put32(b, S_LOG_BLOCK_SIZE, log)), Err(SbError::Invalid("block size is not 4096")));
+    for &(off, width, v, what) in SB_REFUSALS {
+        let r = sb_with(|b| put(b, off, width, v));
+        kunit_expect!(
+            t,
+            r == Err(SbError::Invalid(what)),
+            "field at {} = {}: {:?}",
+            off,
+            v,
+            r
+        );
     }
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_LOG_FRAG_SIZE, 0)), Err(SbError::Invalid("fragment size differs from block size")));
-    // Inode sizes: too small, not a power of two, larger than a block.
-    for size in [0, 64, 127, 129, 384, 8192, 0xffff] {
-        kunit_expect_eq!(t, sb_with(|b| put16(b, S_INODE_SIZE, size)), Err(SbError::Invalid("unsupported inode size")));
+    let short = Superblock::parse(&[0u8; 1023]);
+    kunit_expect_eq!(
+        t,
+        short,
+        Err(SbError::Invalid("superblock shorter than 1024 bytes"))
+    );
+    // Limits that are still fine.
+    for size in [128, 512, 1024, 2048, 4096] {
+        let r = sb_with(|b| put16(b, S_INODE_SIZE, size));
+        kunit_expect!(t, r.is_ok(), "inode size {}: {:?}", size, r);
     }
-    for size in [128u16, 512, 1024, 2048, 4096] {
-        // Fewer inodes per block: keep 2048 inodes in a group (inode table of up to 2048 blocks).
-        kunit_expect!(t, sb_with(|b| put16(b, S_INODE_SIZE, size)).is_ok(), "inode size {}", size);
-    }
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_BLOCKS_COUNT, 0)), Err(SbError::Invalid("blocks_count <= first_data_block")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_FIRST_DATA_BLOCK, 1)), Err(SbError::Invalid("first_data_block is not 0 with 4096-byte blocks")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_FIRST_DATA_BLOCK, 4096)), Err(SbError::Invalid("blocks_count <= first_data_block")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_BLOCKS_PER_GROUP, 0)), Err(SbError::Invalid("invalid blocks_per_group")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_BLOCKS_PER_GROUP, 32769)), Err(SbError::Invalid("invalid blocks_per_group")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_INODES_PER_GROUP, 0)), Err(SbError::Invalid("invalid inodes_per_group")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_INODES_PER_GROUP, 32769)), Err(SbError::Invalid("invalid inodes_per_group")));
-    // Fewer inodes than fit in one inode table block.
-    kunit_expect_eq!(t, sb_with(|b| { put32(b, S_INODES_PER_GROUP, 8); put32(b, S_INODES_COUNT, 8) }), Err(SbError::Invalid("invalid inodes_per_group")));
-    // 2048 inodes of 256 bytes need 128 blocks: a group of 131 blocks has no room for the rest.
-    kunit_expect_eq!(t, sb_with(|b| { put32(b, S_BLOCKS_PER_GROUP, 131); put32(b, S_INODES_COUNT, 2048 * 16) }), Err(SbError::Invalid("blocks_per_group smaller than the group metadata")));
-    kunit_expect!(t, sb_with(|b| { put32(b, S_BLOCKS_PER_GROUP, 132); put32(b, S_INODES_COUNT, 2048 * 16) }).is_ok());
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_INODES_COUNT, 2047)), Err(SbError::Invalid("inodes_count != inodes_per_group * group count")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_INODES_COUNT, 4096)), Err(SbError::Invalid("inodes_count != inodes_per_group * group count")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_FIRST_INO, 10)), Err(SbError::Invalid("invalid first_ino")));
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_FIRST_INO, 2049)), Err(SbError::Invalid("invalid first_ino")));
     kunit_expect!(t, sb_with(|b| put32(b, S_FIRST_INO, 2048)).is_ok());
-    // One block: the group descriptor table (block 1) is past the end.
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_BLOCKS_COUNT, 1)), Err(SbError::Invalid("group descriptor table past the end")));
     kunit_expect!(t, sb_with(|b| put32(b, S_BLOCKS_COUNT, 2)).is_ok());
+    // 2048 inodes of 256 bytes need 128 blocks: a group of 131 blocks has no room for the two
+    // bitmaps and the superblock besides; 132 has.
+    let small_groups = |bpg| {
+        sb_with(|b| {
+            put32(b, S_BLOCKS_PER_GROUP, bpg);
+            put32(b, S_INODES_COUNT, 2048 * 2048u32.div_ceil(bpg));
+        })
+    };
+    let want = Err(SbError::Invalid(
+        "blocks_per_group smaller than the group metadata",
+    ));
+    kunit_expect_eq!(t, small_groups(131), want);
+    kunit_expect_eq!(t, small_groups(132).map(|sb| sb.group_count()), Ok(16));
 }
 
 /// The largest geometry: group count and inode count computed without overflow.
@@ -317,10 +409,16 @@ fn sb_geometry_limits(t: &mut Test) {
         let r = sb_with(|b| {
             put32(b, S_BLOCKS_COUNT, u32::MAX);
             put32(b, S_INODES_PER_GROUP, 32768);
-            put32(b, S_INODE_SIZE, 128);
+            put16(b, S_INODE_SIZE, 128);
             put32(b, S_INODES_COUNT, count);
         });
-        kunit_expect_eq!(t, r, Err(SbError::Invalid("inodes_count != inodes_per_group * group count")));
+        kunit_expect_eq!(
+            t,
+            r,
+            Err(SbError::Invalid(
+                "inodes_count != inodes_per_group * group count"
+            ))
+        );
     }
     // Group count rounding: 32768 blocks is one group, 32769 is two.
     let one = sb_with(|b| put32(b, S_BLOCKS_COUNT, 32768));
@@ -336,11 +434,24 @@ fn sb_geometry_limits(t: &mut Test) {
 /// COMPAT bits never; revision 0 has fixed defaults and no features.
 fn sb_features(t: &mut Test) {
     use sb_off::*;
-    for bit in [INCOMPAT_COMPRESSION, INCOMPAT_RECOVER, INCOMPAT_JOURNAL_DEV, INCOMPAT_META_BG, 0x40, 0x80, 0x200, 1 << 31] {
+    for bit in [
+        INCOMPAT_COMPRESSION,
+        INCOMPAT_RECOVER,
+        INCOMPAT_JOURNAL_DEV,
+        INCOMPAT_META_BG,
+        0x40,
+        0x80,
+        0x200,
+        1 << 31,
+    ] {
         let r = sb_with(|b| put32(b, S_FEATURE_INCOMPAT, INCOMPAT_FILETYPE | bit));
         kunit_expect_eq!(t, r, Err(SbError::IncompatFeatures(bit)));
     }
-    kunit_expect_eq!(t, sb_with(|b| put32(b, S_FEATURE_INCOMPAT, u32::MAX)), Err(SbError::IncompatFeatures(!INCOMPAT_FILETYPE)));
+    kunit_expect_eq!(
+        t,
+        sb_with(|b| put32(b, S_FEATURE_INCOMPAT, u32::MAX)),
+        Err(SbError::IncompatFeatures(!INCOMPAT_FILETYPE))
+    );
     // Without filetype: fine, and directory entries carry no type.
     let r = sb_with(|b| put32(b, S_FEATURE_INCOMPAT, 0));
     kunit_expect_eq!(t, r.map(|sb| sb.has_filetype()), Ok(false));
@@ -349,7 +460,11 @@ fn sb_features(t: &mut Test) {
     kunit_expect!(t, ro.is_ok());
     if let Ok(sb) = ro {
         kunit_expect_eq!(t, sb.unknown_ro_compat(), 0x408);
-        kunit_expect_eq!(t, sb.check_writable(), Err(SbError::ReadOnlyFeatures(0x408)));
+        kunit_expect_eq!(
+            t,
+            sb.check_writable(),
+            Err(SbError::ReadOnlyFeatures(0x408))
+        );
     }
     let btree = sb_with(|b| put32(b, S_FEATURE_RO_COMPAT, RO_COMPAT_BTREE_DIR));
     kunit_expect_eq!(t, btree.map(|sb| sb.check_writable()), Ok(Ok(())));
@@ -381,8 +496,16 @@ fn sb_check_fits(t: &mut Test) {
     let Some(sb) = test_sb(t, false) else { return };
     kunit_expect_eq!(t, sb.check_fits(8 << 20), Ok(()));
     kunit_expect_eq!(t, sb.check_fits(u64::MAX), Ok(()));
-    kunit_expect_eq!(t, sb.check_fits((8 << 20) - 1), Err(SbError::Invalid("filesystem larger than the device")));
-    kunit_expect_eq!(t, sb.check_fits(0), Err(SbError::Invalid("filesystem larger than the device")));
+    kunit_expect_eq!(
+        t,
+        sb.check_fits((8 << 20) - 1),
+        Err(SbError::Invalid("filesystem larger than the device"))
+    );
+    kunit_expect_eq!(
+        t,
+        sb.check_fits(0),
+        Err(SbError::Invalid("filesystem larger than the device"))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,15 +548,27 @@ fn group_desc(t: &mut Test) {
         used_dirs_count: 3,
     };
     kunit_expect_eq!(t, GroupDesc::parse(&sb, 0, &gdt), Ok(want));
-    kunit_expect_eq!(t, GroupDesc::parse(&sb, 1, &gdt).map(|g| g.inode_table), Ok(65024));
-    kunit_expect_eq!(t, GroupDesc::parse(&sb, 2, &gdt).map(|g| g.used_dirs_count), Ok(5));
+    kunit_expect_eq!(
+        t,
+        GroupDesc::parse(&sb, 1, &gdt).map(|g| g.inode_table),
+        Ok(65024)
+    );
+    kunit_expect_eq!(
+        t,
+        GroupDesc::parse(&sb, 2, &gdt).map(|g| g.used_dirs_count),
+        Ok(5)
+    );
     kunit_expect!(t, GroupDesc::parse(&sb, 3, &gdt).is_err());
     // A short block.
     kunit_expect!(t, GroupDesc::parse(&sb, 2, &gdt[..64 + 31]).is_err());
 
     let bad = |t: &mut Test, gdt: &mut [u8; BLOCK_SIZE], group, bb, ib, it, what| {
         put_gd(gdt, group, bb, ib, it);
-        kunit_expect_eq!(t, GroupDesc::parse(&sb, group, &gdt[..]), Err(Corrupt { what }));
+        kunit_expect_eq!(
+            t,
+            GroupDesc::parse(&sb, group, &gdt[..]),
+            Err(Corrupt { what })
+        );
     };
     let bb = "block bitmap not in its group";
     let ib = "inode bitmap not in its group";
@@ -457,7 +592,12 @@ fn group_desc(t: &mut Test) {
 /// Where inodes are: group, block of the inode table, offset in the block.
 fn inode_location(t: &mut Test) {
     let Some(sb) = test_sb(t, true) else { return };
-    let loc = |group, table_block, offset| InodeLoc { group, table_block, offset, size: 256 };
+    let loc = |group, table_block, offset| InodeLoc {
+        group,
+        table_block,
+        offset,
+        size: 256,
+    };
     kunit_expect!(t, sb.locate_inode(0).is_err());
     kunit_expect_eq!(t, sb.locate_inode(1), Ok(loc(0, 0, 0)));
     kunit_expect_eq!(t, sb.locate_inode(2), Ok(loc(0, 0, 256)));
@@ -468,6 +608,12 @@ fn inode_location(t: &mut Test) {
     kunit_expect_eq!(t, sb.locate_inode(3 * 8192), Ok(loc(2, 511, 3840)));
     kunit_expect!(t, sb.locate_inode(3 * 8192 + 1).is_err());
     kunit_expect!(t, sb.locate_inode(u32::MAX).is_err());
+    // What ext2_get_inode() opens: the root, and inodes from first_ino on.
+    kunit_expect!(t, sb.is_usable_ino(ROOT_INO));
+    kunit_expect!(t, sb.is_usable_ino(11) && sb.is_usable_ino(3 * 8192));
+    for ino in [0, 1, 3, 7, 10, 3 * 8192 + 1, u32::MAX] {
+        kunit_expect!(t, !sb.is_usable_ino(ino), "inode {}", ino);
+    }
 
     let gd = GroupDesc {
         block_bitmap: 32769,
@@ -478,12 +624,21 @@ fn inode_location(t: &mut Test) {
         used_dirs_count: 0,
     };
     kunit_expect_eq!(t, loc(1, 511, 0).block(&gd), Ok(32771 + 511));
-    let huge = GroupDesc { inode_table: u32::MAX, ..gd };
+    let huge = GroupDesc {
+        inode_table: u32::MAX,
+        ..gd
+    };
     kunit_expect!(t, loc(1, 1, 0).block(&huge).is_err());
 
     let mut block = [0u8; BLOCK_SIZE];
     put8(&mut block, 3840, 0xaa);
-    kunit_expect_eq!(t, loc(0, 0, 3840).slice(&block).map(|s| (s.len(), s.first().copied())), Ok((256, Some(0xaa))));
+    kunit_expect_eq!(
+        t,
+        loc(0, 0, 3840)
+            .slice(&block)
+            .map(|s| (s.len(), s.first().copied())),
+        Ok((256, Some(0xaa)))
+    );
     kunit_expect!(t, loc(0, 0, 3841).slice(&block).is_err());
     kunit_expect!(t, loc(0, 0, usize::MAX).slice(&block).is_err());
 }
@@ -507,7 +662,12 @@ fn inode_buf(buf: &mut [u8; 256], mode: u16, size: u64) {
 }
 
 /// Parses [`inode_buf`] after `change` edited it.
-fn inode_with(sb: &Superblock, mode: u16, size: u64, change: impl FnOnce(&mut [u8; 256])) -> Result<Inode, Corrupt> {
+fn inode_with(
+    sb: &Superblock,
+    mode: u16,
+    size: u64,
+    change: impl FnOnce(&mut [u8; 256]),
+) -> Result<Inode, Corrupt> {
     let mut buf = [0u8; 256];
     inode_buf(&mut buf, mode, size);
     change(&mut buf);
@@ -533,9 +693,22 @@ fn inode_types(t: &mut Test) {
         kunit_expect_eq!(t, i.as_ref().map(|i| i.file_type()), Ok(Ok(ftype)));
         kunit_expect_eq!(t, i.map(|i| i.perm()), Ok(mode & 0o7777));
     }
-    for mode in [0o000644, 0o030644, 0o050644, 0o070644, 0o110644, 0o130644, 0o150644, 0o160644, 0o170644] {
-        kunit_expect_eq!(t, FileType::from_mode(mode), Err(Corrupt { what: "unknown file type in i_mode" }));
-        kunit_expect!(t, inode_with(&sb, mode, 0, |_| {}).is_err(), "mode {:o}", mode);
+    for mode in [
+        0o000644, 0o030644, 0o050644, 0o070644, 0o110644, 0o130644, 0o150644, 0o160644, 0o170644,
+    ] {
+        kunit_expect_eq!(
+            t,
+            FileType::from_mode(mode),
+            Err(Corrupt {
+                what: "unknown file type in i_mode"
+            })
+        );
+        kunit_expect!(
+            t,
+            inode_with(&sb, mode, 0, |_| {}).is_err(),
+            "mode {:o}",
+            mode
+        );
     }
 }
 
@@ -566,7 +739,14 @@ fn inode_fields(t: &mut Test) {
     kunit_expect_eq!(t, i.dir_acl, 0);
     kunit_expect_eq!(t, i.atime, Timestamp { sec: 1000, nsec: 1 });
     kunit_expect_eq!(t, i.ctime, Timestamp { sec: 2000, nsec: 2 });
-    kunit_expect_eq!(t, i.mtime, Timestamp { sec: 3000, nsec: 999_999_999 });
+    kunit_expect_eq!(
+        t,
+        i.mtime,
+        Timestamp {
+            sec: 3000,
+            nsec: 999_999_999
+        }
+    );
     kunit_expect_eq!(t, i.dtime, 0);
     kunit_expect_eq!(t, i.links_count, 1);
     kunit_expect_eq!(t, i.blocks, 24);
@@ -582,14 +762,38 @@ fn inode_fields(t: &mut Test) {
     let d = inode_with(&sb, 0o040755, 0x7_0000_1000, |_| {});
     kunit_expect_eq!(t, d.as_ref().map(|d| (d.size, d.dir_acl)), Ok((0x1000, 7)));
     // Sizes: negative, directory not a multiple of the block size or empty.
-    kunit_expect_eq!(t, inode_with(&sb, 0o100644, 1 << 63, |_| {}), Err(Corrupt { what: "negative i_size" }));
-    kunit_expect_eq!(t, inode_with(&sb, 0o100644, i64::MAX as u64, |_| {}).map(|i| i.size), Ok(i64::MAX as u64));
+    kunit_expect_eq!(
+        t,
+        inode_with(&sb, 0o100644, 1 << 63, |_| {}),
+        Err(Corrupt {
+            what: "negative i_size"
+        })
+    );
+    kunit_expect_eq!(
+        t,
+        inode_with(&sb, 0o100644, i64::MAX as u64, |_| {}).map(|i| i.size),
+        Ok(i64::MAX as u64)
+    );
     let dir_size = "directory size not a non-zero multiple of the block size";
-    kunit_expect_eq!(t, inode_with(&sb, 0o040755, 4097, |_| {}), Err(Corrupt { what: dir_size }));
-    kunit_expect_eq!(t, inode_with(&sb, 0o040755, 0, |_| {}), Err(Corrupt { what: dir_size }));
+    kunit_expect_eq!(
+        t,
+        inode_with(&sb, 0o040755, 4097, |_| {}),
+        Err(Corrupt { what: dir_size })
+    );
+    kunit_expect_eq!(
+        t,
+        inode_with(&sb, 0o040755, 0, |_| {}),
+        Err(Corrupt { what: dir_size })
+    );
     // Extended attribute block outside the data area.
     for acl in [2048, u32::MAX] {
-        kunit_expect_eq!(t, inode_with(&sb, 0o100644, 0, |b| put32(b, I_FILE_ACL, acl)), Err(Corrupt { what: "bad extended attribute block" }));
+        kunit_expect_eq!(
+            t,
+            inode_with(&sb, 0o100644, 0, |b| put32(b, I_FILE_ACL, acl)),
+            Err(Corrupt {
+                what: "bad extended attribute block"
+            })
+        );
     }
 
     // Deleted inodes parse (whatever else they hold), and say so.
@@ -600,12 +804,30 @@ fn inode_fields(t: &mut Test) {
         put32(b, I_DTIME, 5);
     });
     kunit_expect_eq!(t, del.map(|i| (i.is_deleted(), i.dtime)), Ok((true, 5)));
-    kunit_expect_eq!(t, inode_with(&sb, 0o100644, 0, |b| put16(b, I_LINKS_COUNT, 0)), Err(Corrupt { what: "zero links_count with a mode and no dtime" }));
+    kunit_expect_eq!(
+        t,
+        inode_with(&sb, 0o100644, 0, |b| put16(b, I_LINKS_COUNT, 0)),
+        Err(Corrupt {
+            what: "zero links_count with a mode and no dtime"
+        })
+    );
     // Too short for the superblock's inode size.
     let mut raw = [0u8; 256];
     inode_buf(&mut raw, 0o100644, 0);
-    kunit_expect_eq!(t, Inode::parse(&sb, &raw[..255]), Err(Corrupt { what: "inode truncated" }));
-    kunit_expect_eq!(t, Inode::parse(&sb, &[]), Err(Corrupt { what: "inode truncated" }));
+    kunit_expect_eq!(
+        t,
+        Inode::parse(&sb, &raw[..255]),
+        Err(Corrupt {
+            what: "inode truncated"
+        })
+    );
+    kunit_expect_eq!(
+        t,
+        Inode::parse(&sb, &[]),
+        Err(Corrupt {
+            what: "inode truncated"
+        })
+    );
 }
 
 /// Timestamps: signed seconds, nanoseconds and epoch bits when `i_extra_isize` covers them.
@@ -618,16 +840,29 @@ fn inode_times(t: &mut Test) {
     let i = inode_with(&sb, 0o100644, 0, |b| put16(b, I_EXTRA_ISIZE, 8));
     kunit_expect_eq!(t, times(i), Ok((ts(1000, 0), ts(2000, 2), ts(3000, 0))));
     let i = inode_with(&sb, 0o100644, 0, |b| put16(b, I_EXTRA_ISIZE, 12));
-    kunit_expect_eq!(t, times(i), Ok((ts(1000, 0), ts(2000, 2), ts(3000, 999_999_999))));
+    kunit_expect_eq!(
+        t,
+        times(i),
+        Ok((ts(1000, 0), ts(2000, 2), ts(3000, 999_999_999)))
+    );
     for extra in [0, 4] {
         let i = inode_with(&sb, 0o100644, 0, |b| put16(b, I_EXTRA_ISIZE, extra));
         kunit_expect_eq!(t, times(i), Ok((ts(1000, 0), ts(2000, 0), ts(3000, 0))));
     }
     // Beyond the inode, or not a multiple of 4.
     for extra in [2, 30, 132, 0xfffc] {
-        kunit_expect_eq!(t, inode_with(&sb, 0o100644, 0, |b| put16(b, I_EXTRA_ISIZE, extra)), Err(Corrupt { what: "bad i_extra_isize" }));
+        kunit_expect_eq!(
+            t,
+            inode_with(&sb, 0o100644, 0, |b| put16(b, I_EXTRA_ISIZE, extra)),
+            Err(Corrupt {
+                what: "bad i_extra_isize"
+            })
+        );
     }
-    kunit_expect!(t, inode_with(&sb, 0o100644, 0, |b| put16(b, I_EXTRA_ISIZE, 128)).is_ok());
+    kunit_expect!(
+        t,
+        inode_with(&sb, 0o100644, 0, |b| put16(b, I_EXTRA_ISIZE, 128)).is_ok()
+    );
     // Seconds before 1970; epoch bits; nanoseconds out of range are clamped.
     let i = inode_with(&sb, 0o100644, 0, |b| {
         put32(b, I_ATIME, u32::MAX);
@@ -637,9 +872,17 @@ fn inode_times(t: &mut Test) {
         put32(b, I_MTIME, 7);
         put32(b, I_MTIME_EXTRA, u32::MAX);
     });
-    let want = (ts(-1, 0), ts(-(1 << 31) + (1 << 32), 5), ts(7 + (3 << 32), 999_999_999));
+    let want = (
+        ts(-1, 0),
+        ts(-(1 << 31) + (1 << 32), 5),
+        ts(7 + (3 << 32), 999_999_999),
+    );
     kunit_expect_eq!(t, times(i), Ok(want));
-    kunit_expect_eq!(t, Timestamp::decode(u32::MAX, Some(3)), ts(-1 + (3 << 32), 0));
+    kunit_expect_eq!(
+        t,
+        Timestamp::decode(u32::MAX, Some(3)),
+        ts(-1 + (3 << 32), 0)
+    );
 
     // 128-byte inodes have no extra fields at all.
     let Ok(small) = sb_with(|b| put16(b, sb_off::S_INODE_SIZE, 128)) else {
@@ -669,9 +912,22 @@ fn inode_symlinks(t: &mut Test) {
     };
     let i = fast(58, 0, 0);
     kunit_expect_eq!(t, i.as_ref().map(|i| i.is_fast_symlink()), Ok(true));
-    kunit_expect_eq!(t, i.as_ref().map(|i| i.fast_symlink_target()), Ok(Ok(&target[..])));
-    kunit_expect_eq!(t, i.as_ref().map(|i| i.slow_symlink_target(&[0u8; 8]).is_err()), Ok(true));
-    kunit_expect_eq!(t, fast(3, 0, 0).map(|i| i.fast_symlink_target() == Ok(&b"a/f"[..])), Ok(true));
+    kunit_expect_eq!(
+        t,
+        i.as_ref().map(|i| i.fast_symlink_target()),
+        Ok(Ok(&target[..]))
+    );
+    kunit_expect_eq!(
+        t,
+        i.as_ref()
+            .map(|i| i.slow_symlink_target(&[0u8; 8]).is_err()),
+        Ok(true)
+    );
+    kunit_expect_eq!(
+        t,
+        fast(3, 0, 0).map(|i| i.fast_symlink_target() == Ok(&b"a/f"[..])),
+        Ok(true)
+    );
     // With an extended attribute block: 8 sectors are the EA block's.
     kunit_expect_eq!(t, fast(3, 8, 2000).map(|i| i.is_fast_symlink()), Ok(true));
     kunit_expect_eq!(t, fast(3, 16, 2000).map(|i| i.is_fast_symlink()), Ok(false));
@@ -679,34 +935,93 @@ fn inode_symlinks(t: &mut Test) {
     // Fewer sectors than the EA block: not fast (ext2 compares a negative count with 0).
     kunit_expect_eq!(t, fast(3, 0, 2000).map(|i| i.is_fast_symlink()), Ok(false));
     // Lengths: 59 is the most i_block holds with a NUL; 0 is no target.
-    kunit_expect_eq!(t, fast(59, 0, 0).map(|i| i.fast_symlink_target().map(|s| s.len())), Ok(Ok(59)));
-    let bad_len = Err(Corrupt { what: "bad fast symlink length" });
-    kunit_expect_eq!(t, fast(60, 0, 0).map(|i| i.fast_symlink_target().map(|s| s.len())), Ok(bad_len));
-    kunit_expect_eq!(t, fast(1 << 40, 0, 0).map(|i| i.fast_symlink_target().map(|s| s.len())), Ok(bad_len));
-    kunit_expect_eq!(t, fast(0, 0, 0).map(|i| i.fast_symlink_target().map(|s| s.len())), Ok(bad_len));
+    kunit_expect_eq!(
+        t,
+        fast(59, 0, 0).map(|i| i.fast_symlink_target().map(|s| s.len())),
+        Ok(Ok(59))
+    );
+    let bad_len = Err(Corrupt {
+        what: "bad fast symlink length",
+    });
+    kunit_expect_eq!(
+        t,
+        fast(60, 0, 0).map(|i| i.fast_symlink_target().map(|s| s.len())),
+        Ok(bad_len)
+    );
+    kunit_expect_eq!(
+        t,
+        fast(1 << 40, 0, 0).map(|i| i.fast_symlink_target().map(|s| s.len())),
+        Ok(bad_len)
+    );
+    kunit_expect_eq!(
+        t,
+        fast(0, 0, 0).map(|i| i.fast_symlink_target().map(|s| s.len())),
+        Ok(bad_len)
+    );
 
     // Slow: the target is the start of the first data block.
     let mut block = [b'x'; BLOCK_SIZE];
-    let slow = |len: u64| inode_with(&sb, 0o120777, len, |b| {
-        put32(b, I_BLOCK, 500);
-        put32(b, I_BLOCKS, 8);
-    });
+    let slow = |len: u64| {
+        inode_with(&sb, 0o120777, len, |b| {
+            put32(b, I_BLOCK, 500);
+            put32(b, I_BLOCKS, 8);
+        })
+    };
     let i = slow(100);
     kunit_expect_eq!(t, i.as_ref().map(|i| i.is_fast_symlink()), Ok(false));
-    kunit_expect_eq!(t, i.as_ref().map(|i| i.fast_symlink_target().is_err()), Ok(true));
-    kunit_expect_eq!(t, i.as_ref().map(|i| i.slow_symlink_target(&block).map(|s| s.len())), Ok(Ok(100)));
-    kunit_expect_eq!(t, slow(4095).map(|i| i.slow_symlink_target(&block).map(|s| s.len())), Ok(Ok(4095)));
+    kunit_expect_eq!(
+        t,
+        i.as_ref().map(|i| i.fast_symlink_target().is_err()),
+        Ok(true)
+    );
+    kunit_expect_eq!(
+        t,
+        i.as_ref()
+            .map(|i| i.slow_symlink_target(&block).map(|s| s.len())),
+        Ok(Ok(100))
+    );
+    kunit_expect_eq!(
+        t,
+        slow(4095).map(|i| i.slow_symlink_target(&block).map(|s| s.len())),
+        Ok(Ok(4095))
+    );
     block[0] = b'/';
-    kunit_expect_eq!(t, slow(1).map(|i| i.slow_symlink_target(&block) == Ok(&b"/"[..])), Ok(true));
-    let bad = Err(Corrupt { what: "bad symlink length" });
-    kunit_expect_eq!(t, slow(4096).map(|i| i.slow_symlink_target(&block).map(|s| s.len())), Ok(bad));
-    kunit_expect_eq!(t, slow(0).map(|i| i.slow_symlink_target(&block).map(|s| s.len())), Ok(bad));
-    kunit_expect_eq!(t, slow(200).map(|i| i.slow_symlink_target(&block[..100]).is_err()), Ok(true));
+    kunit_expect_eq!(
+        t,
+        slow(1).map(|i| i.slow_symlink_target(&block) == Ok(&b"/"[..])),
+        Ok(true)
+    );
+    let bad = Err(Corrupt {
+        what: "bad symlink length",
+    });
+    kunit_expect_eq!(
+        t,
+        slow(4096).map(|i| i.slow_symlink_target(&block).map(|s| s.len())),
+        Ok(bad)
+    );
+    kunit_expect_eq!(
+        t,
+        slow(0).map(|i| i.slow_symlink_target(&block).map(|s| s.len())),
+        Ok(bad)
+    );
+    kunit_expect_eq!(
+        t,
+        slow(200).map(|i| i.slow_symlink_target(&block[..100]).is_err()),
+        Ok(true)
+    );
     // Not a symlink at all.
     let reg = inode_with(&sb, 0o100644, 3, |_| {});
     kunit_expect_eq!(t, reg.as_ref().map(|i| i.is_fast_symlink()), Ok(false));
-    kunit_expect_eq!(t, reg.as_ref().map(|i| i.fast_symlink_target().is_err()), Ok(true));
-    kunit_expect_eq!(t, reg.map(|i| i.slow_symlink_target(&block).is_err()), Ok(true));
+    kunit_expect_eq!(
+        t,
+        reg.as_ref().map(|i| i.fast_symlink_target().is_err()),
+        Ok(true)
+    );
+    kunit_expect_eq!(
+        t,
+        reg.map(|i| i.slow_symlink_target(&block).is_err()),
+        Ok(true)
+    );
 }
 
 /// Device numbers in the old (8:8, `i_block[0]`) and new (12:20, `i_block[1]`) encodings.
@@ -725,7 +1040,8 @@ fn inode_rdev(t: &mut Test) {
     // Old encoding: a 16-bit value, upper bits ignored as old_decode_dev(u16) does.
     kunit_expect_eq!(t, dev(0xabcd_0405, 0), Ok((4, 5)));
     // New encoding: minor low 8 bits, major 12 bits, minor high 12 bits.
-    let new_encode = |major: u32, minor: u32| (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+    let new_encode =
+        |major: u32, minor: u32| (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
     kunit_expect_eq!(t, dev(0, new_encode(300, 70000)), Ok((300, 70000)));
     kunit_expect_eq!(t, dev(0, new_encode(4095, 0xfffff)), Ok((4095, 0xfffff)));
     kunit_expect_eq!(t, dev(0, new_encode(8, 1)), Ok((8, 1)));
@@ -758,8 +1074,18 @@ fn block_paths(t: &mut Test) {
         (tind + N, Ok(BlockPath::Triple(0, 1, 0))),
         (tind + N * N, Ok(BlockPath::Triple(1, 0, 0))),
         (max, Ok(BlockPath::Triple(1023, 1023, 1023))),
-        (max + 1, Err(Corrupt { what: "logical block past the triple indirect range" })),
-        (u64::MAX, Err(Corrupt { what: "logical block past the triple indirect range" })),
+        (
+            max + 1,
+            Err(Corrupt {
+                what: "logical block past the triple indirect range",
+            }),
+        ),
+        (
+            u64::MAX,
+            Err(Corrupt {
+                what: "logical block past the triple indirect range",
+            }),
+        ),
     ];
     for (lblk, want) in cases {
         kunit_expect_eq!(t, BlockPath::new(lblk), want);
@@ -769,7 +1095,16 @@ fn block_paths(t: &mut Test) {
     kunit_expect_eq!(t, path(12 + 1023).indices().as_slice(), &[12, 1023]);
     kunit_expect_eq!(t, path(dind + 1024 + 5).indices().as_slice(), &[13, 1, 5]);
     kunit_expect_eq!(t, path(max).indices().as_slice(), &[14, 1023, 1023, 1023]);
-    kunit_expect_eq!(t, (path(0).depth(), path(12).depth(), path(dind).depth(), path(tind).depth()), (0, 1, 2, 3));
+    kunit_expect_eq!(
+        t,
+        (
+            path(0).depth(),
+            path(12).depth(),
+            path(dind).depth(),
+            path(tind).depth()
+        ),
+        (0, 1, 2, 3)
+    );
     kunit_expect_eq!(t, path(0).leaf_remaining(), 12);
     kunit_expect_eq!(t, path(11).leaf_remaining(), 1);
     kunit_expect_eq!(t, path(12).leaf_remaining(), 1024);
@@ -788,16 +1123,46 @@ fn indirect_entries(t: &mut Test) {
     kunit_expect_eq!(t, indirect_entry(&block, 0), Ok(7));
     kunit_expect_eq!(t, indirect_entry(&block, 1), Ok(0));
     kunit_expect_eq!(t, indirect_entry(&block, 1023), Ok(0xdead_beef));
-    kunit_expect_eq!(t, indirect_entry(&block, 1024), Err(Corrupt { what: "indirect block index out of range" }));
-    kunit_expect_eq!(t, indirect_entry(&block, u32::MAX), Err(Corrupt { what: "indirect block index out of range" }));
-    kunit_expect_eq!(t, indirect_entry(&block[..4092], 1023), Err(Corrupt { what: "indirect block truncated" }));
+    kunit_expect_eq!(
+        t,
+        indirect_entry(&block, 1024),
+        Err(Corrupt {
+            what: "indirect block index out of range"
+        })
+    );
+    kunit_expect_eq!(
+        t,
+        indirect_entry(&block, u32::MAX),
+        Err(Corrupt {
+            what: "indirect block index out of range"
+        })
+    );
+    kunit_expect_eq!(
+        t,
+        indirect_entry(&block[..4092], 1023),
+        Err(Corrupt {
+            what: "indirect block truncated"
+        })
+    );
 
     let Some(sb) = test_sb(t, false) else { return };
     kunit_expect_eq!(t, sb.check_block_nr(0), Ok(None));
     kunit_expect_eq!(t, sb.check_block_nr(1), Ok(Some(1)));
     kunit_expect_eq!(t, sb.check_block_nr(2047), Ok(Some(2047)));
-    kunit_expect_eq!(t, sb.check_block_nr(2048), Err(Corrupt { what: "block number out of range" }));
-    kunit_expect_eq!(t, sb.check_block_nr(u32::MAX), Err(Corrupt { what: "block number out of range" }));
+    kunit_expect_eq!(
+        t,
+        sb.check_block_nr(2048),
+        Err(Corrupt {
+            what: "block number out of range"
+        })
+    );
+    kunit_expect_eq!(
+        t,
+        sb.check_block_nr(u32::MAX),
+        Err(Corrupt {
+            what: "block number out of range"
+        })
+    );
     kunit_expect_eq!(t, sb.check_extent(1, 2047), Ok(()));
     kunit_expect_eq!(t, sb.check_extent(2047, 1), Ok(()));
     kunit_expect!(t, sb.check_extent(0, 1).is_err());
@@ -885,7 +1250,14 @@ fn good_dir(buf: &mut [u8; BLOCK_SIZE]) {
 }
 
 /// Checks the directory block `buf` fails at `offset` with `what`, after `before` good entries.
-fn dir_fails(t: &mut Test, sb: &Superblock, buf: &[u8], before: usize, offset: usize, what: &'static str) {
+fn dir_fails(
+    t: &mut Test,
+    sb: &Superblock,
+    buf: &[u8],
+    before: usize,
+    offset: usize,
+    what: &'static str,
+) {
     let mut it = dir_entries(sb, buf);
     for _ in 0..before {
         kunit_expect!(t, matches!(it.next(), Some(Ok(_))));
@@ -903,10 +1275,22 @@ fn dir_valid(t: &mut Test) {
     let mut buf = [0u8; BLOCK_SIZE];
     good_dir(&mut buf);
     let mut it = dir_entries(&sb, &buf);
-    let e = |inode, rec_len, name, file_type, offset| Some(Ok(DirEntry { inode, rec_len, name, file_type, offset }));
+    let e = |inode, rec_len, name, file_type, offset| {
+        Some(Ok(DirEntry {
+            inode,
+            rec_len,
+            name,
+            file_type,
+            offset,
+        }))
+    };
     kunit_expect_eq!(t, it.next(), e(2, 12, &b"."[..], FT_DIR, 0));
     kunit_expect_eq!(t, it.next(), e(2, 12, &b".."[..], FT_DIR, 12));
-    kunit_expect_eq!(t, it.next(), e(2048, 264, &[b'n'; 255][..], FT_REG_FILE, 40));
+    kunit_expect_eq!(
+        t,
+        it.next(),
+        e(2048, 264, &[b'n'; 255][..], FT_REG_FILE, 40)
+    );
     kunit_expect_eq!(t, it.next(), e(12, 3792, &b"last"[..], FT_SYMLINK, 304));
     kunit_expect_eq!(t, it.next(), None);
     kunit_expect_eq!(t, it.offset(), BLOCK_SIZE);
@@ -914,7 +1298,15 @@ fn dir_valid(t: &mut Test) {
 
     // Without the filetype feature the type byte is not reported.
     if let Ok(old) = sb_with(|b| put32(b, sb_off::S_FEATURE_INCOMPAT, 0)) {
-        let types_all_unknown = dir_entries(&old, &buf).all(|e| matches!(e, Ok(DirEntry { file_type: FT_UNKNOWN, .. })));
+        let types_all_unknown = dir_entries(&old, &buf).all(|e| {
+            matches!(
+                e,
+                Ok(DirEntry {
+                    file_type: FT_UNKNOWN,
+                    ..
+                })
+            )
+        });
         kunit_expect!(t, types_all_unknown);
     }
 
@@ -928,10 +1320,25 @@ fn dir_valid(t: &mut Test) {
     // An unused entry may keep its old name (even an empty or odd one): it is not looked at.
     put_dirent(&mut buf, 0, 0, 12, b"a/", 0);
     put_dirent(&mut buf, 12, 5, (BLOCK_SIZE - 12) as u16, b"x", FT_REG_FILE);
-    kunit_expect_eq!(t, dir_entries(&sb, &buf).next().map(|e| e.map(|e| e.offset)), Some(Ok(12)));
+    kunit_expect_eq!(
+        t,
+        dir_entries(&sb, &buf).next().map(|e| e.map(|e| e.offset)),
+        Some(Ok(12))
+    );
     // The highest inode number is fine.
-    put_dirent(&mut buf, 12, 2048, (BLOCK_SIZE - 12) as u16, b"x", FT_REG_FILE);
-    kunit_expect_eq!(t, dir_entries(&sb, &buf).next().map(|e| e.map(|e| e.inode)), Some(Ok(2048)));
+    put_dirent(
+        &mut buf,
+        12,
+        2048,
+        (BLOCK_SIZE - 12) as u16,
+        b"x",
+        FT_REG_FILE,
+    );
+    kunit_expect_eq!(
+        t,
+        dir_entries(&sb, &buf).next().map(|e| e.map(|e| e.inode)),
+        Some(Ok(2048))
+    );
 }
 
 /// Each corruption of a directory block is reported at its entry, and ends the iteration.
@@ -963,19 +1370,54 @@ fn dir_corrupt(t: &mut Test) {
     // The last entry runs past the block end, by 4 bytes or by a lot.
     good_dir(&mut buf);
     put16(&mut buf, 304 + dirent_off::REC_LEN, rest(304) + 4);
-    dir_fails(t, &sb, &buf, 3, 304, "directory entry crosses the block end");
+    dir_fails(
+        t,
+        &sb,
+        &buf,
+        3,
+        304,
+        "directory entry crosses the block end",
+    );
     put16(&mut buf, 304 + dirent_off::REC_LEN, 0xfffc);
-    dir_fails(t, &sb, &buf, 3, 304, "directory entry crosses the block end");
+    dir_fails(
+        t,
+        &sb,
+        &buf,
+        3,
+        304,
+        "directory entry crosses the block end",
+    );
     // The last entry stops 8 bytes short of the end: too little for another header.
     good_dir(&mut buf);
     put16(&mut buf, 304 + dirent_off::REC_LEN, rest(304) - 8);
-    dir_fails(t, &sb, &buf, 4, BLOCK_SIZE - 8, "directory entry header crosses the block end");
+    dir_fails(
+        t,
+        &sb,
+        &buf,
+        4,
+        BLOCK_SIZE - 8,
+        "directory entry header crosses the block end",
+    );
     // Inode number out of range.
     good_dir(&mut buf);
     put32(&mut buf, 12 + dirent_off::INODE, 2049);
-    dir_fails(t, &sb, &buf, 1, 12, "inode number out of range in directory entry");
+    dir_fails(
+        t,
+        &sb,
+        &buf,
+        1,
+        12,
+        "inode number out of range in directory entry",
+    );
     put32(&mut buf, 12 + dirent_off::INODE, u32::MAX);
-    dir_fails(t, &sb, &buf, 1, 12, "inode number out of range in directory entry");
+    dir_fails(
+        t,
+        &sb,
+        &buf,
+        1,
+        12,
+        "inode number out of range in directory entry",
+    );
     // Used entry with an empty name, a '/' or a NUL.
     good_dir(&mut buf);
     put8(&mut buf, 12 + dirent_off::NAME_LEN, 0);
@@ -989,7 +1431,14 @@ fn dir_corrupt(t: &mut Test) {
     buf.fill(0);
     dir_fails(t, &sb, &buf, 0, 0, "rec_len smaller than 12");
     good_dir(&mut buf);
-    dir_fails(t, &sb, &buf[..2048], 0, 0, "directory block is not 4096 bytes");
+    dir_fails(
+        t,
+        &sb,
+        &buf[..2048],
+        0,
+        0,
+        "directory block is not 4096 bytes",
+    );
     dir_fails(t, &sb, &[], 0, 0, "directory block is not 4096 bytes");
 }
 
@@ -1003,10 +1452,30 @@ fn real_metadata(t: &mut Test) {
     let sb = Superblock::parse(&raw);
     kunit_expect!(t, sb.is_ok(), "{:?}", sb);
     let Ok(sb) = sb else { return };
-    kunit_expect_eq!(t, (sb.inodes_count, sb.blocks_count, sb.inodes_per_group), (2048, 2048, 2048));
-    kunit_expect_eq!(t, (sb.free_blocks_count, sb.free_inodes_count, sb.r_blocks_count), (1836, 1987, 102));
-    kunit_expect_eq!(t, (sb.inode_size, sb.first_ino, sb.rev_level, sb.state), (256, 11, 1, STATE_VALID));
-    kunit_expect_eq!(t, (sb.feature_compat, sb.feature_incompat, sb.feature_ro_compat), (0x38, 0x2, 0x3));
+    kunit_expect_eq!(
+        t,
+        (sb.inodes_count, sb.blocks_count, sb.inodes_per_group),
+        (2048, 2048, 2048)
+    );
+    kunit_expect_eq!(
+        t,
+        (
+            sb.free_blocks_count,
+            sb.free_inodes_count,
+            sb.r_blocks_count
+        ),
+        (1836, 1987, 102)
+    );
+    kunit_expect_eq!(
+        t,
+        (sb.inode_size, sb.first_ino, sb.rev_level, sb.state),
+        (256, 11, 1, STATE_VALID)
+    );
+    kunit_expect_eq!(
+        t,
+        (sb.feature_compat, sb.feature_incompat, sb.feature_ro_compat),
+        (0x38, 0x2, 0x3)
+    );
     kunit_expect_eq!(t, sb.uuid[..4], [0xb4, 0xc3, 0x78, 0xca]);
     kunit_expect_eq!(t, sb.volume_name(), b"");
     kunit_expect_eq!(t, sb.group_count(), 1);
@@ -1045,7 +1514,14 @@ fn real_metadata(t: &mut Test) {
     kunit_expect_eq!(t, (root.size, root.links_count, root.blocks), (4096, 4, 8));
     kunit_expect_eq!(t, root.block[0], 132);
     kunit_expect_eq!(t, root.block[1..], [0u32; 14]);
-    kunit_expect_eq!(t, root.mtime, Timestamp { sec: 0x6b02_5d86, nsec: 0 });
+    kunit_expect_eq!(
+        t,
+        root.mtime,
+        Timestamp {
+            sec: 0x6b02_5d86,
+            nsec: 0
+        }
+    );
     kunit_expect_eq!(t, root.extra_isize, 32);
 }
 
@@ -1063,13 +1539,31 @@ fn real_inodes(t: &mut Test) {
         Inode::parse(&sb, &raw)
     };
     let chr = inode(REAL_INODE_CHR);
-    kunit_expect_eq!(t, chr.as_ref().map(|i| (i.file_type(), i.rdev())), Ok((Ok(FileType::CharDev), (4, 5))));
+    kunit_expect_eq!(
+        t,
+        chr.as_ref().map(|i| (i.file_type(), i.rdev())),
+        Ok((Ok(FileType::CharDev), (4, 5)))
+    );
     let blk = inode(REAL_INODE_BLK);
-    kunit_expect_eq!(t, blk.as_ref().map(|i| (i.file_type(), i.rdev())), Ok((Ok(FileType::BlockDev), (300, 70000))));
+    kunit_expect_eq!(
+        t,
+        blk.as_ref().map(|i| (i.file_type(), i.rdev())),
+        Ok((Ok(FileType::BlockDev), (300, 70000)))
+    );
     let fast = inode(REAL_INODE_FAST);
-    kunit_expect_eq!(t, fast.as_ref().map(|i| i.fast_symlink_target() == Ok(&b"hello.txt"[..])), Ok(true));
+    kunit_expect_eq!(
+        t,
+        fast.as_ref()
+            .map(|i| i.fast_symlink_target() == Ok(&b"hello.txt"[..])),
+        Ok(true)
+    );
     let slow = inode(REAL_INODE_SLOW);
-    kunit_expect_eq!(t, slow.as_ref().map(|i| (i.is_fast_symlink(), i.size, i.block[0])), Ok((false, 100, 169)));
+    kunit_expect_eq!(
+        t,
+        slow.as_ref()
+            .map(|i| (i.is_fast_symlink(), i.size, i.block[0])),
+        Ok((false, 100, 169))
+    );
 
     let big = inode(REAL_INODE_BIG);
     kunit_expect!(t, big.is_ok(), "{:?}", big);
@@ -1087,7 +1581,11 @@ fn real_inodes(t: &mut Test) {
     let mut blk = Ok(None);
     for (depth, &index) in path.indices().as_slice().iter().enumerate() {
         blk = match (depth, blk) {
-            (0, _) => big.block.get(index as usize).copied().ok_or(Corrupt { what: "index" }),
+            (0, _) => big
+                .block
+                .get(index as usize)
+                .copied()
+                .ok_or(Corrupt { what: "index" }),
             (_, Ok(Some(_))) => {
                 fill(&mut block, levels.get(depth - 1).copied().unwrap_or(&[]));
                 indirect_entry(&block, index)
