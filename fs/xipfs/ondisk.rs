@@ -498,7 +498,8 @@ pub struct Corrupt {
 }
 
 impl Corrupt {
-    const fn new(what: &'static str) -> Self {
+    /// A corruption described by `what`.
+    pub const fn new(what: &'static str) -> Self {
         Self { what }
     }
 }

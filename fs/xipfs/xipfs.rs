@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! xipfs: an execute-in-place filesystem for ext2 images on DAX RAM devices.
+//!
+//! - Mounts ext2 revision 1 (and 0) images with 4 KiB blocks, as `mke2fs -t ext2 -b 4096`
+//!   makes them, read-only, from a block device with DAX (`xipram`); anything else is refused
+//!   at mount with a one-line reason.
+//! - File data is never copied into the page cache: `read` copies straight from the device
+//!   memory and `mmap` maps it (`fs/dax.c`, driven by [`blockmap`]); private writable mappings
+//!   get copy-on-write pages; programs execute in place.
+//! - Metadata (superblock, group descriptors, inodes, indirect and directory blocks) is read
+//!   from the device memory too, through DAX: mounting and walking the tree uses no cache
+//!   either.
+//! - Every on-disk value is checked before use ([`ondisk`]); corruption gives `EUCLEAN` and a
+//!   kernel log line naming the device and inode.
+//!
+//! The parts follow `fs/ext2/`: [`sb`] (mount, statfs), [`inode`] (reading inodes),
+//! [`blockmap`] (file offsets to device blocks), [`dir`] (lookup, readdir), [`ondisk`] (the
+//! format).
+
+use kernel::{c_str, fs, prelude::*, types::ARef};
+
+mod blockmap;
+mod dir;
+mod inode;
+pub mod ondisk;
+mod sb;
+
+#[cfg(CONFIG_XIPFS_KUNIT_TEST)]
+mod ondisk_tests;
+
+module! {
+    type: XipfsModule,
+    name: "xipfs",
+    author: "The xipdax developers",
+    description: "Execute-in-place filesystem (ext2 subset) for DAX RAM devices",
+    license: "GPL",
+    // `mount -t xipfs` loads the module (the kernel asks for "fs-xipfs").
+    alias: ["fs-xipfs"],
+}
+
+/// The filesystem type.
+pub(crate) struct Xipfs;
+
+static XIPFS_TYPE: fs::Type = fs::Type::new();
+
+/// Shorthands for the abstraction's types instantiated for xipfs.
+pub(crate) type SuperBlock = fs::SuperBlock<Xipfs>;
+pub(crate) type INode = fs::INode<Xipfs>;
+
+impl fs::FileSystem for Xipfs {
+    type Data = sb::SbData;
+    type INodeData = inode::InodeData;
+    const NAME: &'static CStr = c_str!("xipfs");
+    const SHOW_OPTIONS: &'static CStr = c_str!(",dax");
+
+    fn parse_option(key: &[u8], value: Option<&[u8]>) -> Result<bool> {
+        // DAX is how xipfs works, so `dax` and `dax=always` are accepted (as ext2 users type
+        // them) and change nothing; `dax=never` and the like cannot be honoured.
+        match (key, value) {
+            (b"dax", None) | (b"dax", Some(b"always")) => Ok(true),
+            (b"dax", Some(_)) => Err(EINVAL),
+            _ => Ok(false),
+        }
+    }
+
+    fn fill_super(sb: &fs::NewSuperBlock<'_, Self>) -> Result<(sb::SbData, fs::SuperParams)> {
+        sb::fill_super(sb)
+    }
+
+    fn root(sb: &SuperBlock) -> Result<ARef<INode>> {
+        inode::get(sb, ondisk::ROOT_INO)
+    }
+
+    fn lookup(dir: &INode, name: &[u8]) -> Result<Option<ARef<INode>>> {
+        dir::lookup(dir, name)
+    }
+
+    fn read_dir(dir: &INode, emitter: &mut fs::DirEmitter<'_>) -> Result {
+        dir::read_dir(dir, emitter)
+    }
+
+    fn map(inode: &INode, pos: u64, len: u64, _write: bool) -> Result<fs::Extent> {
+        blockmap::map(inode, pos, len)
+    }
+
+    fn statfs(sb: &SuperBlock) -> Result<fs::Stat> {
+        Ok(sb::statfs(sb))
+    }
+}
+
+struct XipfsModule {
+    _registration: fs::Registration,
+}
+
+impl kernel::Module for XipfsModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        Ok(Self {
+            _registration: fs::Registration::new::<Xipfs>(&XIPFS_TYPE, module)?,
+        })
+    }
+}
+
+/// Reports corrupt metadata of inode `ino` (0: not about one inode) and returns `EUCLEAN`.
+pub(crate) fn corrupt(sb: &SuperBlock, ino: u64, c: ondisk::Corrupt) -> Error {
+    if ino == 0 {
+        pr_err!("{}: corrupt filesystem: {}\n", sb.id(), c.what);
+    } else {
+        pr_err!("{}: inode {}: corrupt: {}\n", sb.id(), ino, c.what);
+    }
+    EUCLEAN
+}
+
+/// A block-sized buffer on the heap (kernel stacks are small).
+pub(crate) struct BlockBuf(KVec<u8>);
+
+impl BlockBuf {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self(KVec::from_elem(0u8, ondisk::BLOCK_SIZE, GFP_KERNEL)?))
+    }
+
+    /// Reads device block `blk` into the buffer, straight from the device memory.
+    pub(crate) fn read(&mut self, dax: &fs::Dax, blk: u32) -> Result<&[u8]> {
+        dax.read(blk as u64 * ondisk::BLOCK_SIZE as u64, &mut self.0)?;
+        Ok(&self.0)
+    }
+}

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Block-device filesystems whose file data is accessed through DAX.
+//!
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
+//! [`include/linux/fs_context.h`](srctree/include/linux/fs_context.h),
+//! [`include/linux/iomap.h`](srctree/include/linux/iomap.h),
+//! [`include/linux/dax.h`](srctree/include/linux/dax.h)
+//!
+//! A filesystem implements [`FileSystem`] and registers it with [`Registration`]. The
+//! abstraction does the VFS side:
+//!
+//! - mounting (`fs_context`, `get_tree_bdev`), requiring a device with DAX, whose memory the
+//!   filesystem then reads its metadata from ([`Dax::read`]) without the buffer cache;
+//! - inodes: the inode cache hands back a cached inode or a new one to fill
+//!   ([`SuperBlock::iget`], [`NewINode::init`]), with per-inode data of the filesystem's type;
+//! - directories: lookup and iteration ([`FileSystem::lookup`], [`FileSystem::read_dir`]);
+//! - symlinks (the target is read once, when the inode is filled) and special files;
+//! - regular files through `fs/dax.c`: `read_iter` is `dax_iomap_rw`, mappings are
+//!   `VM_MIXEDMAP` and their faults go to `dax_iomap_fault`, both driven by the filesystem's
+//!   block mapping ([`FileSystem::map`], the `iomap_begin` of the filesystem);
+//! - `statfs` and `/proc/mounts` options.
+//!
+//! Write support is meant to extend this (`iomap_begin` already receives whether the access
+//! writes; `page_mkwrite` takes the same fault path); until a filesystem sets
+//! [`FileSystem::READ_ONLY`] to `false`, read-write mounts and remounts are refused.
+
+use crate::{
+    bindings,
+    error::{code::*, Result},
+    str::CStr,
+    types::Opaque,
+    ThisModule,
+};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+mod dax;
+mod dir;
+mod file;
+mod inode;
+mod sb;
+
+pub use dax::Dax;
+pub use dir::{DirEmitter, DirEntryType};
+pub use file::{Extent, ExtentKind};
+pub use inode::{INode, INodeLookup, INodeParams, INodeType, NewINode, Timespec};
+pub use sb::{NewSuperBlock, Stat, SuperBlock, SuperParams};
+
+/// A filesystem type.
+pub trait FileSystem: Sized + Send + Sync + 'static {
+    /// Data the filesystem keeps for each mounted superblock.
+    type Data: Send + Sync;
+
+    /// Data the filesystem keeps for each inode.
+    type INodeData: Send + Sync;
+
+    /// The name used in `mount -t` and `/proc/filesystems`.
+    const NAME: &'static CStr;
+
+    /// The block size, which must be `PAGE_SIZE` for DAX.
+    const BLOCK_SIZE: u32 = bindings::PAGE_SIZE as u32;
+
+    /// Whether only read-only mounts are allowed.
+    const READ_ONLY: bool = true;
+
+    /// Extra text for `/proc/mounts` after the generic options, starting with a comma.
+    const SHOW_OPTIONS: &'static CStr = crate::c_str!("");
+
+    /// Checks one mount option (`key` or `key=value`): `Ok(true)` if accepted, `Ok(false)` if
+    /// the filesystem does not know it (the VFS then refuses it with "Unknown parameter"), an
+    /// error for a known option with a bad value. The default knows none.
+    ///
+    /// Generic options (`ro`, `rw`, `noatime`, `source`, ...) are handled by the VFS.
+    fn parse_option(_key: &[u8], _value: Option<&[u8]>) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Reads and checks the superblock, returning the filesystem's data for it.
+    ///
+    /// The device has DAX (mounts of devices without it are refused before this is called):
+    /// metadata is read with `sb.dax().read(..)`.
+    fn fill_super(sb: &NewSuperBlock<'_, Self>) -> Result<(Self::Data, SuperParams)>;
+
+    /// Returns the root directory's inode.
+    fn root(sb: &SuperBlock<Self>) -> Result<crate::types::ARef<INode<Self>>>;
+
+    /// Looks `name` up in the directory `dir`; `Ok(None)` if there is no such entry.
+    fn lookup(
+        dir: &INode<Self>,
+        name: &[u8],
+    ) -> Result<Option<crate::types::ARef<INode<Self>>>>;
+
+    /// Emits the entries of `dir` from position `emitter.pos()` on, until the end or until
+    /// [`DirEmitter::emit`] returns `false`.
+    fn read_dir(dir: &INode<Self>, emitter: &mut DirEmitter<'_>) -> Result;
+
+    /// Maps the byte range `[pos, pos + len)` of the regular file `inode`: returns the extent
+    /// that contains `pos` (a hole or a run of contiguous device bytes), which may be shorter or
+    /// longer than asked. `write` tells whether the access writes.
+    fn map(inode: &INode<Self>, pos: u64, len: u64, write: bool) -> Result<Extent>;
+
+    /// Filesystem statistics for `statfs(2)`.
+    fn statfs(sb: &SuperBlock<Self>) -> Result<Stat>;
+}
+
+/// Prints an error-level kernel message prefixed with the filesystem's name, like `pr_err!`
+/// in the filesystem's own module would.
+pub(crate) fn log_err<T: FileSystem>(args: core::fmt::Arguments<'_>) {
+    // SAFETY: `ERR` is one of the format strings `call_printk` accepts and the name is
+    // NUL-terminated.
+    unsafe {
+        crate::print::call_printk(
+            &crate::print::format_strings::ERR,
+            T::NAME.as_bytes_with_nul(),
+            args,
+        )
+    };
+}
+
+/// The `struct file_system_type` of a filesystem, declared as a `static` by its module (the
+/// VFS and lockdep need it in static storage).
+///
+/// # Examples
+///
+/// ```ignore
+/// static XIPFS_TYPE: kernel::fs::Type = kernel::fs::Type::new();
+/// ```
+pub struct Type {
+    raw: Opaque<bindings::file_system_type>,
+    registered: AtomicBool,
+}
+
+// SAFETY: The raw structure is written only by `Registration::new` while not registered
+// (guarded by `registered`), and afterwards only by the VFS under its own locks.
+unsafe impl Sync for Type {}
+
+impl Type {
+    /// An unregistered filesystem type.
+    pub const fn new() -> Self {
+        Self {
+            raw: Opaque::uninit(),
+            registered: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Default for Type {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A registered filesystem type; unregistered when dropped.
+///
+/// # Invariants
+///
+/// `ty` is registered with `register_filesystem` for the lifetime of this object.
+pub struct Registration {
+    ty: &'static Type,
+}
+
+impl Registration {
+    /// Registers `T` as filesystem type `ty`, owned by `module` (which therefore cannot be
+    /// unloaded while a filesystem of this type is mounted).
+    pub fn new<T: FileSystem>(ty: &'static Type, module: &'static ThisModule) -> Result<Self> {
+        if ty.registered.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        let raw = ty.raw.get();
+        // SAFETY: `ty` is not registered (checked above), so nothing else accesses it. All
+        // zeroes is a valid `file_system_type`; the lock class keys in it are static storage.
+        unsafe {
+            raw.write(core::mem::zeroed());
+            (*raw).name = T::NAME.as_char_ptr();
+            (*raw).fs_flags = bindings::FS_REQUIRES_DEV as _;
+            (*raw).init_fs_context = Some(sb::Tables::<T>::init_fs_context);
+            (*raw).kill_sb = Some(sb::Tables::<T>::kill_sb);
+            (*raw).owner = module.0;
+        }
+        // SAFETY: `raw` is a fully initialised `file_system_type` in static storage.
+        let ret = unsafe { bindings::register_filesystem(raw) };
+        if ret != 0 {
+            ty.registered.store(false, Ordering::Release);
+            return Err(crate::error::Error::from_errno(ret));
+        }
+        // INVARIANT: Registered just above.
+        Ok(Self { ty })
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `new` (type invariant). Inodes are freed after an RCU grace
+        // period by a callback in this module: wait for those before the module can go.
+        unsafe {
+            bindings::unregister_filesystem(self.ty.raw.get());
+            bindings::rcu_barrier();
+        }
+        self.ty.registered.store(false, Ordering::Release);
+    }
+}

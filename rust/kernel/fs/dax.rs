@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The DAX device under a mounted filesystem.
+
+use crate::{
+    bindings,
+    contig_pages::PAGE_SIZE,
+    error::{code::*, Result},
+};
+use core::ptr::NonNull;
+
+/// The DAX device of a filesystem's block device, taken with `fs_dax_get_by_bdev()` at mount.
+///
+/// # Invariants
+///
+/// `dax` is a reference from `fs_dax_get_by_bdev` with `holder`, released when dropped;
+/// `part_off` is the byte offset of the block device (partition) on the DAX device.
+pub struct Dax {
+    dax: NonNull<bindings::dax_device>,
+    part_off: u64,
+    holder: *mut core::ffi::c_void,
+}
+
+// SAFETY: The DAX device is reference counted and usable from any thread.
+unsafe impl Send for Dax {}
+// SAFETY: `&Dax` only reads the device through `dax_direct_access`, which is thread safe.
+unsafe impl Sync for Dax {}
+
+impl Dax {
+    /// Takes the DAX device of `bdev` for the superblock `holder`; `None` if it has none.
+    ///
+    /// # Safety
+    ///
+    /// `bdev` must be a valid, open block device; `holder` must stay valid until the returned
+    /// object is dropped.
+    pub(crate) unsafe fn get(
+        bdev: *mut bindings::block_device,
+        holder: *mut core::ffi::c_void,
+    ) -> Option<Self> {
+        let mut part_off = 0u64;
+        // SAFETY: By the safety requirements; `part_off` is a valid out-pointer.
+        let dax = unsafe {
+            bindings::fs_dax_get_by_bdev(bdev, &mut part_off, holder, core::ptr::null())
+        };
+        // INVARIANT: A non-null result is a reference taken for `holder`.
+        NonNull::new(dax).map(|dax| Self {
+            dax,
+            part_off,
+            holder,
+        })
+    }
+
+    /// The raw device, for `struct iomap`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::dax_device {
+        self.dax.as_ptr()
+    }
+
+    /// Byte offset of the filesystem's block device on the DAX device.
+    pub(crate) fn part_off(&self) -> u64 {
+        self.part_off
+    }
+
+    /// Copies `buf.len()` bytes from byte `offset` of the block device into `buf`, straight
+    /// from the device memory (no buffer or page cache).
+    ///
+    /// Fails with `EIO` for bytes the device does not have.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset
+                .checked_add(done as u64)
+                .and_then(|p| p.checked_add(self.part_off))
+                .ok_or(EIO)?;
+            let pgoff = pos / PAGE_SIZE as u64;
+            let in_page = (pos % PAGE_SIZE as u64) as usize;
+            let n = (buf.len() - done).min(PAGE_SIZE - in_page);
+            let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
+            // SAFETY: `self.dax` is a live reference (type invariant). The access is made in
+            // the DAX SRCU read section, which keeps the device's memory valid until unlock;
+            // `dax_direct_access` returned at least one page at `kaddr`, and `in_page + n` is
+            // within that page. The destination is a valid exclusive slice.
+            let ret = unsafe {
+                let id = bindings::dax_read_lock();
+                let ret = bindings::dax_direct_access(
+                    self.dax.as_ptr(),
+                    pgoff as _,
+                    1,
+                    bindings::dax_access_mode_DAX_ACCESS,
+                    &mut kaddr,
+                    core::ptr::null_mut(),
+                );
+                if ret > 0 {
+                    core::ptr::copy_nonoverlapping(
+                        kaddr.cast::<u8>().add(in_page),
+                        buf.as_mut_ptr().add(done),
+                        n,
+                    );
+                }
+                bindings::dax_read_unlock(id);
+                ret
+            };
+            if ret <= 0 {
+                // Outside the device, or the device is going away.
+                return Err(EIO);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Dax {
+    fn drop(&mut self) {
+        // SAFETY: The reference was taken with `holder` (type invariant).
+        unsafe { bindings::fs_put_dax(self.dax.as_ptr(), self.holder) };
+    }
+}

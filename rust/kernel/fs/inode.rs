@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Inodes: the inode cache, filling new inodes, freeing them.
+
+use super::{dir, file, FileSystem, SuperBlock};
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    bindings,
+    error::{code::*, Result},
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// A time stamp.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Timespec {
+    /// Seconds since the epoch.
+    pub sec: i64,
+    /// Nanoseconds, below 1 000 000 000.
+    pub nsec: u32,
+}
+
+/// The kind of an inode, with what the VFS needs to know of each kind.
+pub enum INodeType {
+    /// A regular file; its data is reached through [`FileSystem::map`] and DAX.
+    Reg,
+    /// A directory.
+    Dir,
+    /// A symbolic link with this target (without a trailing NUL).
+    Lnk(KVec<u8>),
+    /// A character device with this major and minor number.
+    Chr(u32, u32),
+    /// A block device with this major and minor number.
+    Blk(u32, u32),
+    /// A named pipe.
+    Fifo,
+    /// A Unix domain socket.
+    Sock,
+}
+
+/// The attributes of a new inode.
+pub struct INodeParams {
+    /// What the inode is.
+    pub typ: INodeType,
+    /// Permission bits, with set-user-id, set-group-id and sticky (the low 12 bits of a mode).
+    pub perm: u16,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Number of hard links.
+    pub nlink: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Allocated 512-byte sectors.
+    pub blocks: u64,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last modification of the data.
+    pub mtime: Timespec,
+    /// Last change of the inode.
+    pub ctime: Timespec,
+    /// Generation number (for NFS file handles).
+    pub generation: u32,
+}
+
+/// What `i_private` of an inode of ours points to.
+struct Private<T: FileSystem> {
+    data: T::INodeData,
+    /// The symlink target with a trailing NUL, which `i_link` points to.
+    link: Option<KVec<u8>>,
+}
+
+/// An inode of filesystem `T`.
+///
+/// # Invariants
+///
+/// The inode belongs to a superblock of `T` and was filled by [`NewINode::init`]: its
+/// `i_private` is a live `KBox<Private<T>>`, freed only by `free_inode`.
+#[repr(transparent)]
+pub struct INode<T: FileSystem>(Opaque<bindings::inode>, PhantomData<T>);
+
+// SAFETY: Inodes are reference counted with `ihold`/`iput`, usable from any thread.
+unsafe impl<T: FileSystem> AlwaysRefCounted for INode<T> {
+    fn inc_ref(&self) {
+        // SAFETY: The existence of `&self` means the count is non-zero.
+        unsafe { bindings::ihold(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference.
+        unsafe { bindings::iput(obj.as_ptr().cast()) };
+    }
+}
+
+impl<T: FileSystem> INode<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be a filled inode of `T` (see the type invariant), valid for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Self {
+        // SAFETY: `repr(transparent)`; validity as required.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must be a filled inode of `T` whose reference the caller hands over.
+    pub(crate) unsafe fn from_owned_raw(ptr: *mut bindings::inode) -> ARef<Self> {
+        // SAFETY: As required; `NonNull` because valid.
+        unsafe { ARef::from_raw(NonNull::new_unchecked(ptr.cast())) }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::inode {
+        self.0.get()
+    }
+
+    fn private(&self) -> &Private<T> {
+        // SAFETY: By the type invariant `i_private` is a live `Private<T>`.
+        unsafe { &*(*self.as_raw()).i_private.cast::<Private<T>>() }
+    }
+
+    /// The filesystem's data for this inode.
+    pub fn data(&self) -> &T::INodeData {
+        &self.private().data
+    }
+
+    /// The inode number.
+    pub fn ino(&self) -> u64 {
+        // SAFETY: `i_ino` never changes once the inode is hashed.
+        unsafe { (*self.as_raw()).i_ino as u64 }
+    }
+
+    /// The size in bytes.
+    pub fn size(&self) -> u64 {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::i_size_read(self.as_raw()) as u64 }
+    }
+
+    /// Whether the inode is a directory.
+    pub fn is_dir(&self) -> bool {
+        // SAFETY: `i_mode` never changes once the inode is filled.
+        let mode = unsafe { (*self.as_raw()).i_mode } as u32;
+        mode & bindings::S_IFMT == bindings::S_IFDIR
+    }
+
+    /// The superblock.
+    pub fn super_block(&self) -> &SuperBlock<T> {
+        // SAFETY: A filled inode belongs to a mounted superblock of `T`, which outlives it.
+        unsafe { SuperBlock::from_raw((*self.as_raw()).i_sb) }
+    }
+}
+
+/// The result of [`SuperBlock::iget`].
+pub enum INodeLookup<T: FileSystem> {
+    /// The inode was in the inode cache.
+    Cached(ARef<INode<T>>),
+    /// The inode is new: fill it with [`NewINode::init`].
+    New(NewINode<T>),
+}
+
+/// A new inode, locked, to be filled from disk. Dropping it without calling
+/// [`NewINode::init`] marks it bad and releases it (`iget_failed`).
+///
+/// # Invariants
+///
+/// `inode` is a new (`I_NEW`), locked inode of a superblock of `T` whose reference we own.
+pub struct NewINode<T: FileSystem> {
+    inode: NonNull<bindings::inode>,
+    _p: PhantomData<T>,
+}
+
+impl<T: FileSystem> NewINode<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be a new, locked inode of `T`, whose reference the caller hands over.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::inode) -> Self {
+        // INVARIANT: As required.
+        Self {
+            // SAFETY: Valid, so not null.
+            inode: unsafe { NonNull::new_unchecked(ptr) },
+            _p: PhantomData,
+        }
+    }
+
+    /// The inode number.
+    pub fn ino(&self) -> u64 {
+        // SAFETY: `i_ino` is set by `iget_locked`.
+        unsafe { (*self.inode.as_ptr()).i_ino as u64 }
+    }
+
+    /// Fills the inode with `params` and `data`, and makes it visible to other users.
+    ///
+    /// Fails with `EUCLEAN` for a device number that does not fit `dev_t`.
+    pub fn init(self, params: INodeParams, data: T::INodeData) -> Result<ARef<INode<T>>> {
+        let (fmt, link, rdev) = match params.typ {
+            INodeType::Reg => (bindings::S_IFREG, None, 0),
+            INodeType::Dir => (bindings::S_IFDIR, None, 0),
+            INodeType::Lnk(mut target) => {
+                target.push(0, GFP_KERNEL)?;
+                (bindings::S_IFLNK, Some(target), 0)
+            }
+            INodeType::Chr(ma, mi) => (bindings::S_IFCHR, None, mkdev(ma, mi)?),
+            INodeType::Blk(ma, mi) => (bindings::S_IFBLK, None, mkdev(ma, mi)?),
+            INodeType::Fifo => (bindings::S_IFIFO, None, 0),
+            INodeType::Sock => (bindings::S_IFSOCK, None, 0),
+        };
+        let private = KBox::new(Private::<T> { data, link }, GFP_KERNEL)?;
+        let mode = fmt | (params.perm as u32 & 0o7777);
+        let ptr = self.inode.as_ptr();
+        // SAFETY: The inode is new and locked (type invariant): no one else looks at it until
+        // `unlock_new_inode`. The tables and `i_link` outlive the inode (`i_link` is freed in
+        // `free_inode`, after an RCU grace period, like the inode itself).
+        unsafe {
+            let inode = &mut *ptr;
+            inode.i_mode = mode as _;
+            bindings::i_uid_write(ptr, params.uid);
+            bindings::i_gid_write(ptr, params.gid);
+            bindings::set_nlink(ptr, params.nlink);
+            inode.i_size = params.size as _;
+            inode.i_blocks = params.blocks as _;
+            inode.i_atime_sec = params.atime.sec;
+            inode.i_atime_nsec = params.atime.nsec;
+            inode.i_mtime_sec = params.mtime.sec;
+            inode.i_mtime_nsec = params.mtime.nsec;
+            inode.i_ctime_sec = params.ctime.sec;
+            inode.i_ctime_nsec = params.ctime.nsec;
+            inode.i_generation = params.generation;
+            match fmt {
+                bindings::S_IFREG => {
+                    inode.i_op = &file::Tables::<T>::FILE_IOPS;
+                    inode.__bindgen_anon_3.i_fop = &file::Tables::<T>::FILE_FOPS;
+                    // File data lives in the device memory: no page cache, DAX mappings.
+                    inode.i_flags |= bindings::S_DAX;
+                }
+                bindings::S_IFDIR => {
+                    inode.i_op = &dir::Tables::<T>::DIR_IOPS;
+                    inode.__bindgen_anon_3.i_fop = &dir::Tables::<T>::DIR_FOPS;
+                }
+                bindings::S_IFLNK => {
+                    inode.i_op = core::ptr::addr_of!(bindings::simple_symlink_inode_operations);
+                }
+                _ => bindings::init_special_inode(ptr, mode as _, rdev),
+            }
+            let private = KBox::into_raw(private);
+            if let Some(link) = &(*private).link {
+                inode.__bindgen_anon_4.i_link = link.as_ptr().cast_mut().cast();
+            }
+            // INVARIANT: `i_private` now holds our `Private<T>`: the inode is filled.
+            inode.i_private = private.cast();
+            bindings::unlock_new_inode(ptr);
+        }
+        let ptr = self.inode.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: Filled above; our reference is handed over.
+        Ok(unsafe { INode::from_owned_raw(ptr) })
+    }
+}
+
+impl<T: FileSystem> Drop for NewINode<T> {
+    fn drop(&mut self) {
+        // SAFETY: A new, locked inode whose reference we own (type invariant), never filled:
+        // `iget_failed` marks it bad, unlocks it and drops the reference.
+        unsafe { bindings::iget_failed(self.inode.as_ptr()) };
+    }
+}
+
+/// `MKDEV(major, minor)`, refusing numbers that do not fit.
+fn mkdev(major: u32, minor: u32) -> Result<u32> {
+    if major >= 1 << (32 - bindings::MINORBITS) || minor >= 1 << bindings::MINORBITS {
+        return Err(EUCLEAN);
+    }
+    Ok(major << bindings::MINORBITS | minor)
+}
+
+/// The inode callbacks of filesystem `T`.
+pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
+
+impl<T: FileSystem> Tables<T> {
+    /// Frees an inode after the RCU grace period (`super_operations.free_inode`).
+    pub(crate) unsafe extern "C" fn free_inode(inode: *mut bindings::inode) {
+        // SAFETY: The VFS passes an inode of ours that nothing uses any more (not even RCU
+        // path walk); `i_private` is null (never filled) or our `Private<T>`.
+        unsafe {
+            let private = (*inode).i_private;
+            if !private.is_null() {
+                drop(KBox::from_raw(private.cast::<Private<T>>()));
+            }
+            bindings::free_inode_nonrcu(inode);
+        }
+    }
+}

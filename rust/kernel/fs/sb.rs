@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Superblocks: mounting, `statfs`, unmounting.
+
+use super::{inode, Dax, FileSystem, INode, INodeLookup, NewINode};
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings,
+    error::{code::*, from_result, Result},
+    str::CStr,
+    types::{ARef, Opaque},
+};
+use core::marker::PhantomData;
+
+/// What the filesystem tells the VFS about a new superblock.
+pub struct SuperParams {
+    /// The filesystem's magic number, as `statfs` reports it.
+    pub magic: u32,
+    /// The largest file size the filesystem supports.
+    pub maxbytes: i64,
+}
+
+/// `statfs(2)` figures.
+#[derive(Default)]
+pub struct Stat {
+    /// Filesystem magic number.
+    pub magic: u32,
+    /// Block size.
+    pub bsize: u32,
+    /// Blocks in the filesystem.
+    pub blocks: u64,
+    /// Free blocks.
+    pub bfree: u64,
+    /// Free blocks available to unprivileged users.
+    pub bavail: u64,
+    /// Inodes.
+    pub files: u64,
+    /// Free inodes.
+    pub ffree: u64,
+    /// Longest file name.
+    pub namelen: u32,
+    /// Filesystem id.
+    pub fsid: u64,
+}
+
+/// The superblock being set up by [`FileSystem::fill_super`].
+pub struct NewSuperBlock<'a, T: FileSystem> {
+    sb: *mut bindings::super_block,
+    dax: &'a Dax,
+    _p: PhantomData<T>,
+}
+
+impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
+    /// The block device's DAX device, to read metadata from.
+    pub fn dax(&self) -> &Dax {
+        self.dax
+    }
+
+    /// The device's name (`s_id`), for messages.
+    pub fn id(&self) -> &CStr {
+        // SAFETY: `s_id` is a NUL-terminated name set by `get_tree_bdev` before `fill_super`.
+        unsafe { CStr::from_char_ptr((*self.sb).s_id.as_ptr()) }
+    }
+
+    /// Size of the block device in bytes.
+    pub fn device_bytes(&self) -> u64 {
+        // SAFETY: `s_bdev` is the open block device of the superblock being filled.
+        unsafe { bindings::bdev_nr_bytes((*self.sb).s_bdev) as u64 }
+    }
+}
+
+/// The per-superblock state kept in `s_fs_info`.
+struct SbInfo<T: FileSystem> {
+    dax: Dax,
+    data: T::Data,
+}
+
+/// A mounted superblock of filesystem `T`.
+///
+/// # Invariants
+///
+/// The superblock belongs to `T` and its `s_fs_info` is a `KBox<SbInfo<T>>` (set at the end of
+/// a successful `fill_super`, before any inode or file operation can run).
+#[repr(transparent)]
+pub struct SuperBlock<T: FileSystem>(Opaque<bindings::super_block>, PhantomData<T>);
+
+impl<T: FileSystem> SuperBlock<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be a superblock of `T` for which `fill_super` succeeded, valid for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::super_block) -> &'a Self {
+        // SAFETY: `Self` is `repr(transparent)` over the C struct; validity as required.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::super_block {
+        self.0.get()
+    }
+
+    fn info(&self) -> &SbInfo<T> {
+        // SAFETY: By the type invariant `s_fs_info` is a live `SbInfo<T>`.
+        unsafe { &*(*self.as_raw()).s_fs_info.cast::<SbInfo<T>>() }
+    }
+
+    /// The filesystem's data for this superblock.
+    pub fn data(&self) -> &T::Data {
+        &self.info().data
+    }
+
+    /// The block device's DAX device.
+    pub fn dax(&self) -> &Dax {
+        &self.info().dax
+    }
+
+    /// The device's name (`s_id`), for messages.
+    pub fn id(&self) -> &CStr {
+        // SAFETY: `s_id` is NUL-terminated and never changes once mounted.
+        unsafe { CStr::from_char_ptr((*self.as_raw()).s_id.as_ptr()) }
+    }
+
+    /// Looks inode `ino` up in the inode cache: an inode already in use, or a new one that the
+    /// caller fills from disk ([`NewINode::init`]).
+    pub fn iget(&self, ino: u64) -> Result<INodeLookup<T>> {
+        // SAFETY: The superblock is valid; `iget_locked` returns a referenced inode or null.
+        let inode = unsafe { bindings::iget_locked(self.as_raw(), ino as _) };
+        if inode.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `inode` is valid and referenced.
+        let state = unsafe { (*inode).i_state };
+        if state & (1 << bindings::__I_NEW) != 0 {
+            // SAFETY: A new, locked inode of this superblock, owned by us until filled.
+            Ok(INodeLookup::New(unsafe { NewINode::from_raw(inode) }))
+        } else {
+            // SAFETY: A fully set-up inode of this superblock (filled by `NewINode::init`),
+            // whose reference we own.
+            Ok(INodeLookup::Cached(unsafe { INode::from_owned_raw(inode) }))
+        }
+    }
+}
+
+/// The C callback tables of filesystem `T`.
+pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
+
+impl<T: FileSystem> Tables<T> {
+    const CONTEXT_OPS: bindings::fs_context_operations = bindings::fs_context_operations {
+        free: None,
+        dup: None,
+        parse_param: Some(Self::parse_param),
+        parse_monolithic: None,
+        get_tree: Some(Self::get_tree),
+        reconfigure: Some(Self::reconfigure),
+    };
+
+    const SUPER_OPS: bindings::super_operations = bindings::super_operations {
+        statfs: Some(Self::statfs),
+        free_inode: Some(inode::Tables::<T>::free_inode),
+        show_options: Some(Self::show_options),
+        // SAFETY: All other fields are optional callbacks, for which zero means "none" (the
+        // VFS defaults).
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    pub(crate) unsafe extern "C" fn init_fs_context(fc: *mut bindings::fs_context) -> i32 {
+        // SAFETY: The VFS passes a valid context being set up for this filesystem type.
+        unsafe { (*fc).ops = &Self::CONTEXT_OPS };
+        0
+    }
+
+    unsafe extern "C" fn parse_param(
+        _fc: *mut bindings::fs_context,
+        param: *mut bindings::fs_parameter,
+    ) -> i32 {
+        // SAFETY: The VFS passes a valid parameter with a NUL-terminated key.
+        let key = unsafe { CStr::from_char_ptr((*param).key) };
+        // SAFETY: As above; for a string parameter, `string` is NUL-terminated.
+        let value = unsafe {
+            if (*param).type_() == bindings::fs_value_type_fs_value_is_string {
+                Some(CStr::from_char_ptr((*param).__bindgen_anon_1.string).as_bytes())
+            } else {
+                None
+            }
+        };
+        match T::parse_option(key.as_bytes(), value) {
+            Ok(true) => 0,
+            // Not ours: the VFS handles `source` and refuses the rest ("Unknown parameter").
+            Ok(false) => -(bindings::ENOPARAM as i32),
+            Err(e) => {
+                super::log_err::<T>(format_args!("bad value for mount option '{}'\n", key));
+                e.to_errno()
+            }
+        }
+    }
+
+    unsafe extern "C" fn get_tree(fc: *mut bindings::fs_context) -> i32 {
+        // SAFETY: `fc` is valid; `fill_super` is a valid callback for `get_tree_bdev`.
+        unsafe { bindings::get_tree_bdev(fc, Some(Self::fill_super)) }
+    }
+
+    unsafe extern "C" fn reconfigure(fc: *mut bindings::fs_context) -> i32 {
+        // SAFETY: The VFS passes a valid context for a remount of a superblock of ours.
+        let (flags, sb) = unsafe { ((*fc).sb_flags, (*(*fc).root).d_sb) };
+        if T::READ_ONLY && flags & bindings::SB_RDONLY as u32 == 0 {
+            // SAFETY: `sb` is a mounted superblock of `T`.
+            let id = unsafe { SuperBlock::<T>::from_raw(sb) }.id();
+            super::log_err::<T>(format_args!(
+                "{}: read-write remount refused: read-only filesystem\n",
+                id
+            ));
+            return EINVAL.to_errno();
+        }
+        // SAFETY: `sb` is valid; a read-only filesystem has nothing to write back.
+        unsafe { bindings::sync_filesystem(sb) }
+    }
+
+    unsafe extern "C" fn fill_super(
+        sb: *mut bindings::super_block,
+        _fc: *mut bindings::fs_context,
+    ) -> i32 {
+        from_result(|| {
+            // SAFETY: `get_tree_bdev` passes a new superblock with its device open and `s_id`
+            // set; it is ours until `fill_super` returns.
+            let sbr = unsafe { &mut *sb };
+            // SAFETY: `s_id` is NUL-terminated.
+            let id = unsafe { CStr::from_char_ptr(sbr.s_id.as_ptr()) };
+            if T::READ_ONLY && sbr.s_flags & bindings::SB_RDONLY as usize == 0 {
+                super::log_err::<T>(format_args!(
+                    "{}: read-write mount refused: read-only filesystem, mount with -o ro\n",
+                    id
+                ));
+                return Err(EINVAL);
+            }
+            // SAFETY: `s_bdev` is open; the superblock outlives the `Dax` (kept in `s_fs_info`
+            // until `kill_sb`).
+            let Some(dax) = (unsafe { Dax::get(sbr.s_bdev, sb.cast()) }) else {
+                super::log_err::<T>(format_args!(
+                    "{}: cannot mount: the device does not support DAX\n",
+                    id
+                ));
+                return Err(EINVAL);
+            };
+            // SAFETY: `sb` is valid.
+            if unsafe { bindings::sb_set_blocksize(sb, T::BLOCK_SIZE as _) } == 0 {
+                super::log_err::<T>(format_args!("{}: bad block size {}\n", id, T::BLOCK_SIZE));
+                return Err(EINVAL);
+            }
+            let new = NewSuperBlock::<T> {
+                sb,
+                dax: &dax,
+                _p: PhantomData,
+            };
+            let (data, params) = T::fill_super(&new)?;
+            let info = KBox::new(SbInfo::<T> { dax, data }, GFP_KERNEL)?;
+            sbr.s_magic = params.magic as _;
+            sbr.s_maxbytes = params.maxbytes;
+            sbr.s_op = &Self::SUPER_OPS;
+            sbr.s_time_gran = 1;
+            // INVARIANT: From here on the superblock has its `SbInfo`; if anything below
+            // fails, the VFS calls `kill_sb`, which frees it.
+            sbr.s_fs_info = KBox::into_raw(info).cast();
+            // SAFETY: `s_fs_info` was just set, as `SuperBlock` requires.
+            let sbt = unsafe { SuperBlock::<T>::from_raw(sb) };
+            let root = T::root(sbt)?;
+            if !root.is_dir() {
+                super::log_err::<T>(format_args!("{}: the root inode is not a directory\n", id));
+                return Err(EUCLEAN);
+            }
+            // SAFETY: `d_make_root` takes over the inode reference (and drops it on failure).
+            let dentry = unsafe { bindings::d_make_root(ARef::into_raw(root).as_ptr().cast()) };
+            if dentry.is_null() {
+                return Err(ENOMEM);
+            }
+            sbr.s_root = dentry;
+            Ok(0)
+        })
+    }
+
+    pub(crate) unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
+        // SAFETY: The VFS passes a superblock of ours; `s_fs_info` is null or our `SbInfo`.
+        let info = unsafe { (*sb).s_fs_info };
+        // SAFETY: `sb` is valid; this evicts all inodes and releases the block device.
+        unsafe { bindings::kill_block_super(sb) };
+        if !info.is_null() {
+            // SAFETY: Set from `KBox::into_raw` in `fill_super`; nothing uses it any more.
+            drop(unsafe { KBox::from_raw(info.cast::<SbInfo<T>>()) });
+        }
+    }
+
+    unsafe extern "C" fn statfs(dentry: *mut bindings::dentry, buf: *mut bindings::kstatfs) -> i32 {
+        from_result(|| {
+            // SAFETY: The VFS passes a dentry of a mounted superblock of ours.
+            let sb = unsafe { SuperBlock::<T>::from_raw((*dentry).d_sb) };
+            let st = T::statfs(sb)?;
+            // SAFETY: `buf` is valid for writes.
+            let buf = unsafe { &mut *buf };
+            buf.f_type = st.magic as _;
+            buf.f_bsize = st.bsize as _;
+            buf.f_frsize = st.bsize as _;
+            buf.f_blocks = st.blocks;
+            buf.f_bfree = st.bfree;
+            buf.f_bavail = st.bavail;
+            buf.f_files = st.files;
+            buf.f_ffree = st.ffree;
+            buf.f_namelen = st.namelen as _;
+            buf.f_fsid.val = [st.fsid as i32, (st.fsid >> 32) as i32];
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn show_options(seq: *mut bindings::seq_file, _root: *mut bindings::dentry) -> i32 {
+        if !T::SHOW_OPTIONS.is_empty() {
+            // SAFETY: `seq` is valid and the string NUL-terminated.
+            unsafe { bindings::__seq_puts(seq, T::SHOW_OPTIONS.as_char_ptr()) };
+        }
+        0
+    }
+}
