@@ -48,6 +48,13 @@ fn read(sb: &SuperBlock, ino: u32) -> Result<(INodeParams, ondisk::Inode)> {
     if raw.size > ondisk::MAX_FILE_SIZE {
         return Err(bad(ondisk::Corrupt::new("file larger than the block map can hold")));
     }
+    // Directories have no holes: one larger than the filesystem is corrupt (and would make
+    // every lookup in it walk that many blocks).
+    if raw.file_type() == Ok(ondisk::FileType::Directory)
+        && raw.size / ondisk::BLOCK_SIZE as u64 > d.sb.blocks_count as u64
+    {
+        return Err(bad(ondisk::Corrupt::new("directory larger than the filesystem")));
+    }
     let typ = match raw.file_type().map_err(bad)? {
         ondisk::FileType::Regular => INodeType::Reg,
         ondisk::FileType::Directory => INodeType::Dir,

@@ -152,6 +152,44 @@ impl Default for Type {
 
 /// A registered filesystem type; unregistered when dropped.
 ///
+/// # Examples
+///
+/// A filesystem type can be registered once at a time; `/proc/filesystems` lists it while the
+/// registration lives.
+///
+/// ```
+/// use kernel::fs::{self, DirEmitter, Extent, FileSystem, INode, NewSuperBlock, Registration};
+/// use kernel::{c_str, str::CStr, types::ARef, ThisModule};
+///
+/// struct NoFs;
+/// impl FileSystem for NoFs {
+///     type Data = ();
+///     type INodeData = ();
+///     const NAME: &'static CStr = c_str!("doctestfs");
+///     fn fill_super(_: &NewSuperBlock<'_, Self>) -> Result<((), fs::SuperParams)> {
+///         Err(EINVAL)
+///     }
+///     fn root(_: &fs::SuperBlock<Self>) -> Result<ARef<INode<Self>>> { Err(EINVAL) }
+///     fn lookup(_: &INode<Self>, _: &[u8]) -> Result<Option<ARef<INode<Self>>>> { Ok(None) }
+///     fn read_dir(_: &INode<Self>, _: &mut DirEmitter<'_>) -> Result { Ok(()) }
+///     fn map(_: &INode<Self>, _: u64, _: u64, _: bool) -> Result<Extent> { Err(EIO) }
+///     fn statfs(_: &fs::SuperBlock<Self>) -> Result<fs::Stat> { Ok(fs::Stat::default()) }
+/// }
+///
+/// static TYPE: fs::Type = fs::Type::new();
+/// let owner: &'static ThisModule = {
+///     // SAFETY: Built-in code has no module: its `THIS_MODULE` is null.
+///     static NONE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
+///     &NONE
+/// };
+/// let reg = Registration::new::<NoFs>(&TYPE, owner)?;
+/// assert_eq!(Registration::new::<NoFs>(&TYPE, owner).err(), Some(EBUSY));
+/// drop(reg);
+/// let again = Registration::new::<NoFs>(&TYPE, owner)?;
+/// drop(again);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// `ty` is registered with `register_filesystem` for the lifetime of this object.

@@ -16,6 +16,18 @@ pub enum ExtentKind {
 }
 
 /// A range of a file and where it is: the answer of [`FileSystem::map`].
+///
+/// # Examples
+///
+/// Blocks 3 and 4 of a file with 4 KiB blocks, stored at device block 100:
+///
+/// ```
+/// use kernel::fs::{Extent, ExtentKind};
+///
+/// let e = Extent { offset: 3 * 4096, length: 2 * 4096, kind: ExtentKind::Mapped(100 * 4096) };
+/// assert!(e.offset <= 4 * 4096 && 4 * 4096 < e.offset + e.length);
+/// assert_ne!(e.kind, ExtentKind::Hole);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extent {
     /// Byte offset in the file of the start of the range.
