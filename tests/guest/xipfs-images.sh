@@ -12,8 +12,8 @@
 #     /bin/busybox        the host's static busybox
 #     /proc, /tmp         empty, for running in `chroot`
 #   Both hello programs print "hello from a static|dynamic executable", then one line
-#   "exec-map PATH mx=yes|no" per file mapped executable (after reading every page of it),
-#   telling whether the mapping is VM_MIXEDMAP, i.e. a DAX mapping of xipfs.
+#   "exec-map PATH mixedmap=yes|no" per file mapped executable (after reading every page
+#   of it), telling whether the mapping is VM_MIXEDMAP, i.e. a DAX mapping of xipfs.
 # - small.img and bad-*.img: 1 MiB images.  small.img is a good image of a small tree;
 #   each bad-*.img is small.img (or, for bad-blocksize-1k, the same tree with 1 KiB blocks)
 #   with one field patched at the byte level, at offsets found with debugfs (imap, bmap)
@@ -45,7 +45,7 @@ t0=$(date +%s.%N)
 cat >"$work/hello.rs" <<'EOF'
 // Prints a greeting, then reads every page of each file mapped executable into this process
 // (so that a page-cache filesystem would have to cache them all) and prints whether the
-// mapping is VM_MIXEDMAP ("mx" in /proc/self/smaps): DAX mappings of xipfs are.
+// mapping is VM_MIXEDMAP ("mm" in /proc/self/smaps): DAX mappings of xipfs are.
 use std::fs;
 
 fn main() {
@@ -77,8 +77,8 @@ fn main() {
                 unsafe { std::ptr::read_volatile(a as *const u8) };
                 kb += 4;
             }
-            let mx = if f.contains(&"mx") { "yes" } else { "no" };
-            println!("exec-map {path} mx={mx} ({kb} kB read)");
+            let mm = if f.contains(&"mm") { "yes" } else { "no" };
+            println!("exec-map {path} mixedmap={mm} ({kb} kB read)");
             cur = None;
         }
     }

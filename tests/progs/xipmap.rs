@@ -4,7 +4,7 @@
 //! ```text
 //! xipmap shared FILE [--mixedmap]   a MAP_SHARED read mapping holds what read() reads, and
 //!                                   zeros from EOF to the end of the last page; --mixedmap:
-//!                                   the mapping is VM_MIXEDMAP ("mx" in /proc/self/smaps),
+//!                                   the mapping is VM_MIXEDMAP ("mm" in /proc/self/smaps),
 //!                                   as xipfs's DAX mappings of device memory are
 //! xipmap private-cow FILE           writes to MAP_PRIVATE mappings get private copies (COW)
 //!                                   that the file, read(), other mappings, new mappings and
@@ -375,8 +375,8 @@ fn shared(path: &Path, mixedmap: bool) -> Res {
         data.len(),
         flags.join(" ")
     );
-    if mixedmap && !flags.iter().any(|f| f == "mx") {
-        return Err("the MAP_SHARED mapping is not VM_MIXEDMAP (no mx in VmFlags)".into());
+    if mixedmap && !flags.iter().any(|f| f == "mm") {
+        return Err("the MAP_SHARED mapping is not VM_MIXEDMAP (no mm in VmFlags)".into());
     }
     if anon != 0 {
         return Err(format!("a read-only MAP_SHARED mapping has {anon} kB of anonymous memory"));

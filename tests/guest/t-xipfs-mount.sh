@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-2.0
+# What xipfs lets mount: read-only only (a mount without ro, with rw, or a remount,rw
+# fails with EINVAL and a kernel log line, and writes get EROFS), from a device with
+# DAX only (brd is refused with a log line naming DAX), an ext2 superblock only (a
+# device of zeroes is refused with EINVAL).  The module loads by itself at mount,
+# unloads once nothing is mounted, and mounts again afterwards.  The image is
+# unchanged by all of it (e2fsck -fn clean).
+. ./lib.sh
+
+img=/data/tree/tree.img
+[ -f $img ] || fail "no $img: run tests/guest/xiptree-image.sh on the host and vm-run --add its OUTDIR"
+modinfo xipfs >/dev/null 2>&1 || fail "xipfs module missing: this kernel was built without fs/xipfs"
+mkdir -p /mnt/x
+
+# refused WHAT TEXT LOG mount ARGS...: the mount fails, mount prints TEXT (the errno's
+# text), and the kernel logs a new line matching the extended regex LOG (unless LOG is -).
+refused() {
+	what=$1 text=$2 log=$3
+	shift 3
+	mark=$(dmesg_mark)
+	if "$@" >/tmp/mount.out 2>&1; then
+		umount /mnt/x
+		fail "$what: '$*' succeeded"
+	fi
+	cat /tmp/mount.out
+	grep -q "$text" /tmp/mount.out || fail "$what: mount did not fail with '$text'"
+	if [ "$log" != - ]; then
+		dmesg_since "$mark" | grep -Eq "$log" ||
+			{ dmesg_since "$mark"; fail "$what: no kernel log line matching '$log'"; }
+		dmesg_since "$mark" | grep -E "$log" | head -n 1
+	fi
+	if grep -q ' /mnt/x ' /proc/mounts; then fail "$what: /mnt/x is mounted"; fi
+}
+einval="Invalid argument"
+
+# --- Not ext2: a new xipram device is all zeroes.  xipfs is not loaded yet: the
+# mount loads it.
+grep -q '^xipfs ' /proc/modules && fail "xipfs loaded before the test"
+run modprobe xipram size_mib=64
+dev=/dev/xipram0
+refused "device of zeroes" "$einval" 'xipfs' mount -t xipfs -o ro $dev /mnt/x
+grep -q '^xipfs ' /proc/modules || fail "mount -t xipfs did not load xipfs"
+
+# --- Read-write mounts of a good image.
+run dd if=$img of=$dev bs=1M conv=fsync 2>/dev/null
+fsck_clean $dev
+refused "mount without ro" "$einval" 'xipfs' mount -t xipfs $dev /mnt/x
+refused "mount -o rw" "$einval" 'xipfs' mount -t xipfs -o rw $dev /mnt/x
+refused "mount -o ro,dax=never" "$einval" - mount -t xipfs -o ro,dax=never $dev /mnt/x
+fsck_clean $dev
+
+# --- Read-only: works, with or without the dax option; remount,rw is refused and
+# leaves the mount as it was.
+run mount -t xipfs -o ro,dax $dev /mnt/x
+sum=$(sha256sum </mnt/x/sizes/three-mib)
+run umount /mnt/x
+run mount -t xipfs -o ro $dev /mnt/x
+refused_remount() {
+	mark=$(dmesg_mark)
+	if mount -o remount,rw /mnt/x >/tmp/mount.out 2>&1; then
+		fail "mount -o remount,rw succeeded"
+	fi
+	cat /tmp/mount.out
+	grep -q "$einval" /tmp/mount.out || fail "remount,rw did not fail with '$einval'"
+	dmesg_since "$mark" | grep -q xipfs || { dmesg_since "$mark"; fail "remount,rw: no xipfs line in the kernel log"; }
+}
+refused_remount
+grep "^$dev /mnt/x xipfs " /proc/mounts | grep -Eq ' ro[, ]' ||
+	{ cat /proc/mounts; fail "not mounted read-only after remount,rw was refused"; }
+run mount -o remount,ro /mnt/x
+expect_eq "$(sha256sum </mnt/x/sizes/three-mib)" "$sum" "a file after the remounts"
+# Writes of every kind get EROFS.
+for op in "touch /mnt/x/new" "mkdir /mnt/x/newdir" "rm /mnt/x/sizes/one" "chmod 600 /mnt/x/sizes/one" \
+	  "ln -s x /mnt/x/newlink" "mv /mnt/x/sizes/one /mnt/x/sizes/two" "truncate -s 0 /mnt/x/sizes/one"; do
+	if $op >/tmp/op.out 2>&1; then fail "'$op' succeeded on a read-only mount"; fi
+	grep -q "Read-only file system" /tmp/op.out || { cat /tmp/op.out; fail "'$op' did not fail with EROFS"; }
+done
+run umount /mnt/x
+fsck_clean $dev
+
+# --- A device without DAX: brd, holding the same good image.
+run modprobe brd rd_nr=1 rd_size=65536
+run dd if=$img of=/dev/ram0 bs=1M conv=fsync 2>/dev/null
+refused "brd (no DAX)" "$einval" 'xipfs.*([Dd][Aa][Xx])' mount -t xipfs -o ro /dev/ram0 /mnt/x
+run rmmod brd
+
+# --- Unloading once unmounted, and mounting again (the module loads itself again).
+run rmmod xipfs
+grep -q '^xipfs ' /proc/modules && fail "xipfs still loaded after rmmod"
+run mount -t xipfs -o ro $dev /mnt/x
+grep -q '^xipfs ' /proc/modules || fail "xipfs not loaded after mounting again"
+expect_eq "$(sha256sum </mnt/x/sizes/three-mib)" "$sum" "a file after mounting again"
+run umount /mnt/x
+fsck_clean $dev
+run rmmod xipfs
+run rmmod xipram
+exit 0
