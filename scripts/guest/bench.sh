@@ -44,4 +44,40 @@ for mode in "write direct" "read direct" "write buffered" "read buffered"; do
 	printf '%-22s %10s %10s %8s\n' "$mode" "$r_xipram0" "$r_ram0" "$ratio"
 done
 cmp /dev/xipram0 /dev/ram0 && echo "both devices hold the same data"
-rmmod brd xipram
+
+# Files: reading a file from xipfs (DAX, no page cache) against ext2 on brd
+# (cold page cache, then warm) and tmpfs (the page cache is the only copy).
+cached() { awk '$1 == "Cached:" { print $2 }' /proc/meminfo; }
+FMIB=$((MIB / 2))
+mke2fs -q -t ext2 -b 4096 /dev/ram0
+mkdir -p /mnt/ext2 /mnt/xip /mnt/tmp
+mount -t ext2 /dev/ram0 /mnt/ext2
+head -c $((FMIB << 20)) /tmp/data >/mnt/ext2/file
+umount /mnt/ext2
+dd if=/dev/ram0 of=/dev/xipram0 bs=1M 2>/dev/null
+mount -t ext2 -o ro /dev/ram0 /mnt/ext2
+mount -t xipfs -o ro /dev/xipram0 /mnt/xip
+mount -t tmpfs tmpfs /mnt/tmp
+cp /mnt/ext2/file /mnt/tmp/file
+rm -f /tmp/data
+echo
+echo "reading a $FMIB MiB file, median of $RUNS runs (MiB/s), and the page cache it adds (KiB)"
+printf '%-22s %10s %12s\n' filesystem MiB/s "page cache"
+for fs in xip ext2 tmp; do
+	res=""
+	for _ in $(seq $RUNS); do
+		[ $fs = tmp ] || echo 3 >/proc/sys/vm/drop_caches
+		c0=$(cached)
+		r=$(MIB=$FMIB; mibps cat /mnt/$fs/file)
+		grow=$(($(cached) - c0))
+		res="$res $r"
+	done
+	eval "f_$fs=$(echo $res | median)"
+	eval "g_$fs=$grow"
+done
+printf '%-22s %10s %12s\n' "xipfs on xipram" "$f_xip" "$g_xip"
+printf '%-22s %10s %12s\n' "ext2 on brd (cold)" "$f_ext2" "$g_ext2"
+printf '%-22s %10s %12s\n' "tmpfs" "$f_tmp" "-"
+awk -v a="$f_xip" -v b="$f_ext2" -v c="$f_tmp" 'BEGIN { printf "ratios: xipfs/ext2-on-brd %.2f, xipfs/tmpfs %.2f\n", a / b, a / c }'
+umount /mnt/ext2 /mnt/xip /mnt/tmp
+rmmod xipfs brd xipram
