@@ -10,7 +10,8 @@
 
 img=/data/xipfs-img/exec.img
 [ -f $img ] || fail "no $img: run tests/guest/xipfs-images.sh on the host and vm-run --add its OUTDIR"
-modinfo xipfs >/dev/null 2>&1 || fail "xipfs module missing: this kernel was built without fs/xipfs"
+grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
+	fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
 
 run modprobe xipram size_mib=16
 dev=/dev/xipram0

@@ -15,7 +15,8 @@
 img=/data/tree/tree.img
 [ -f $img ] || fail "no $img: run tests/guest/xiptree-image.sh on the host and vm-run --add its OUTDIR"
 command -v xipmap >/dev/null || fail "xipmap is not on PATH"
-modinfo xipfs >/dev/null 2>&1 || fail "xipfs module missing: this kernel was built without fs/xipfs"
+grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
+	fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
 
 run modprobe xipram size_mib=64
 dev=/dev/xipram0

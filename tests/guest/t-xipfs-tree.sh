@@ -14,7 +14,8 @@ manifest=/data/tree/tree.manifest
 	fail "no $img or $manifest: run tests/guest/xiptree-image.sh on the host and vm-run --add its OUTDIR"
 command -v xiptree >/dev/null || fail "xiptree is not on PATH"
 command -v xipmap >/dev/null || fail "xipmap is not on PATH"
-modinfo xipfs >/dev/null 2>&1 || fail "xipfs module missing: this kernel was built without fs/xipfs"
+grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
+	fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
 
 run modprobe xipram size_mib=64
 dev=/dev/xipram0
