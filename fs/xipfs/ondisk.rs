@@ -12,7 +12,7 @@
 //! - directory blocks ([`dir_entries`]), checked like `ext2_check_folio()`;
 //! - fast and slow symlinks and device numbers as `fs/ext2/inode.c` decodes them.
 //!
-//! This module only looks at byte slices handed to it: no I/O, no kernel calls, no `unsafe`,
+//! This module only looks at byte slices handed to it: no I/O, no kernel calls, safe Rust only,
 //! no allocation, and no panics whatever the bytes are (every access goes through `get()` and
 //! every computation on on-disk values is checked). It uses `core` alone, so that it builds both
 //! in the kernel and on a host for testing on crafted buffers.

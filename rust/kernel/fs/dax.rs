@@ -75,10 +75,9 @@ impl Dax {
             let in_page = (pos % PAGE_SIZE as u64) as usize;
             let n = (buf.len() - done).min(PAGE_SIZE - in_page);
             let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
-            // SAFETY: `self.dax` is a live reference (type invariant). The access is made in
-            // the DAX SRCU read section, which keeps the device's memory valid until unlock;
-            // `dax_direct_access` returned at least one page at `kaddr`, and `in_page + n` is
-            // within that page. The destination is a valid exclusive slice.
+            // SAFETY: `self.dax` is live (type invariant); inside the DAX SRCU read section the
+            // page at `kaddr` (`ret > 0`) stays valid, `in_page + n` is within it, and `buf` is
+            // a valid exclusive slice.
             let ret = unsafe {
                 let id = bindings::dax_read_lock();
                 let ret = bindings::dax_direct_access(
