@@ -55,3 +55,26 @@ unload_all() {
 		fi
 	done
 }
+
+# need_files FILE...: the data files the host prepared are there.
+need_files() {
+	for f in "$@"; do
+		[ -f "$f" ] || fail "no $f: prepare it on the host (tests/guest/*-image*.sh) and vm-run --add its OUTDIR"
+	done
+}
+
+# need_xipfs: this kernel has the xipfs module.
+need_xipfs() {
+	grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
+		fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
+}
+
+# load_image IMG SIZE_MIB: an xipram device of SIZE_MIB holding IMG, checked
+# clean; sets $dev and makes /mnt/x.
+load_image() {
+	run modprobe xipram size_mib="$2"
+	dev=/dev/xipram0
+	run dd if="$1" of=$dev bs=1M conv=fsync 2>/dev/null
+	fsck_clean $dev
+	mkdir -p /mnt/x
+}

@@ -9,8 +9,7 @@
 
 img=/data/tree/tree.img
 manifest=/data/tree/tree.manifest
-[ -f $img ] && [ -f $manifest ] ||
-	fail "no $img or $manifest: run tests/guest/xiptree-image.sh on the host and vm-run --add its OUTDIR"
+need_files $img $manifest
 command -v xiptree >/dev/null || fail "xiptree is not on PATH"
 
 run modprobe xipram size_mib=64

@@ -15,8 +15,7 @@ dir=/data/xipfs-img
 list=$dir/bad.list
 [ -f $list ] || fail "no $list: run tests/guest/xipfs-images.sh on the host and vm-run --add its OUTDIR"
 command -v xipmap >/dev/null || fail "xipmap is not on PATH"
-grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
-	fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
+need_xipfs
 
 run modprobe xipram size_mib=1
 run modprobe xipfs

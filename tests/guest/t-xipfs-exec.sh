@@ -9,15 +9,10 @@
 . ./lib.sh
 
 img=/data/xipfs-img/exec.img
-[ -f $img ] || fail "no $img: run tests/guest/xipfs-images.sh on the host and vm-run --add its OUTDIR"
-grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
-	fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
+need_files $img
+need_xipfs
 
-run modprobe xipram size_mib=16
-dev=/dev/xipram0
-run dd if=$img of=$dev bs=1M conv=fsync 2>/dev/null
-fsck_clean $dev
-mkdir -p /mnt/x
+load_image $img 16
 libdir=/lib/x86_64-linux-gnu
 ldso=/lib64/ld-linux-x86-64.so.2
 

@@ -13,16 +13,11 @@
 . ./lib.sh
 
 img=/data/tree/tree.img
-[ -f $img ] || fail "no $img: run tests/guest/xiptree-image.sh on the host and vm-run --add its OUTDIR"
+need_files $img
 command -v xipmap >/dev/null || fail "xipmap is not on PATH"
-grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
-	fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
+need_xipfs
 
-run modprobe xipram size_mib=64
-dev=/dev/xipram0
-run dd if=$img of=$dev bs=1M conv=fsync 2>/dev/null
-fsck_clean $dev
-mkdir -p /mnt/x
+load_image $img 64
 run modprobe xipfs
 run mount -t xipfs -o ro $dev /mnt/x
 sync

@@ -9,8 +9,7 @@
 
 img=/data/tree/tree.img
 [ -f $img ] || fail "no $img: run tests/guest/xiptree-image.sh on the host and vm-run --add its OUTDIR"
-grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
-	fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
+need_xipfs
 mkdir -p /mnt/x
 
 # refused WHAT TEXT LOG mount ARGS...: the mount fails, mount prints TEXT (the errno's

@@ -10,18 +10,12 @@
 
 img=/data/tree/tree.img
 manifest=/data/tree/tree.manifest
-[ -f $img ] && [ -f $manifest ] ||
-	fail "no $img or $manifest: run tests/guest/xiptree-image.sh on the host and vm-run --add its OUTDIR"
+need_files $img $manifest
 command -v xiptree >/dev/null || fail "xiptree is not on PATH"
 command -v xipmap >/dev/null || fail "xipmap is not on PATH"
-grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||
-	fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
+need_xipfs
 
-run modprobe xipram size_mib=64
-dev=/dev/xipram0
-run dd if=$img of=$dev bs=1M conv=fsync 2>/dev/null
-fsck_clean $dev
-mkdir -p /mnt/x
+load_image $img 64
 run modprobe xipfs
 run mount -t xipfs -o ro $dev /mnt/x
 line=$(grep "^$dev /mnt/x " /proc/mounts)
