@@ -67,7 +67,8 @@ pub(crate) fn fill_super(
 /// `statfs(2)`, from the superblock's counters.
 pub(crate) fn statfs(sb: &SuperBlock) -> fs::Stat {
     let s = &sb.data().sb;
-    let half = |b: &[u8]| b.iter().fold(0u64, |acc, &x| acc << 8 | x as u64);
+    // As ext2 does: the two little-endian halves of the UUID, xored.
+    let half = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &x| acc << 8 | x as u64);
     fs::Stat {
         magic: ondisk::MAGIC as u32,
         bsize: ondisk::BLOCK_SIZE as u32,

@@ -42,7 +42,7 @@ module! {
 /// The filesystem type.
 pub(crate) struct Xipfs;
 
-static XIPFS_TYPE: fs::Type = fs::Type::new();
+static XIPFS_TYPE: fs::Type<Xipfs> = fs::Type::new();
 
 /// Shorthands for the abstraction's types instantiated for xipfs.
 pub(crate) type SuperBlock = fs::SuperBlock<Xipfs>;

@@ -32,7 +32,7 @@ use crate::{
     types::Opaque,
     ThisModule,
 };
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 mod dax;
 mod dir;
@@ -117,34 +117,49 @@ pub(crate) fn log_err<T: FileSystem>(args: core::fmt::Arguments<'_>) {
     };
 }
 
-/// The `struct file_system_type` of a filesystem, declared as a `static` by its module (the
+/// The `struct file_system_type` of filesystem `T`, declared as a `static` by its module (the
 /// VFS and lockdep need it in static storage).
+///
+/// It is filled in by the first [`Registration`] and never rewritten afterwards: superblocks
+/// of the type keep pointing at it (and it keeps the list of them) after it is unregistered,
+/// until they are gone, so registering it again only hands the same structure back to the
+/// VFS.
 ///
 /// # Examples
 ///
 /// ```ignore
-/// static XIPFS_TYPE: kernel::fs::Type = kernel::fs::Type::new();
+/// static XIPFS_TYPE: kernel::fs::Type<Xipfs> = kernel::fs::Type::new();
 /// ```
-pub struct Type {
+pub struct Type<T: FileSystem> {
     raw: Opaque<bindings::file_system_type>,
-    registered: AtomicBool,
+    /// One of `TYPE_*`.
+    state: AtomicU8,
+    _p: core::marker::PhantomData<T>,
 }
 
-// SAFETY: The raw structure is written only by `Registration::new` while not registered
-// (guarded by `registered`), and afterwards only by the VFS under its own locks.
-unsafe impl Sync for Type {}
+/// `Type::raw` was never filled in.
+const TYPE_NEW: u8 = 0;
+/// `Type::raw` is filled in and registered.
+const TYPE_REGISTERED: u8 = 1;
+/// `Type::raw` is filled in and not registered.
+const TYPE_UNREGISTERED: u8 = 2;
 
-impl Type {
-    /// An unregistered filesystem type.
+// SAFETY: The raw structure is written by `Registration::new` only while it has never been
+// registered (guarded by `state`), and afterwards only by the VFS under its own locks.
+unsafe impl<T: FileSystem> Sync for Type<T> {}
+
+impl<T: FileSystem> Type<T> {
+    /// A filesystem type that was never registered.
     pub const fn new() -> Self {
         Self {
             raw: Opaque::uninit(),
-            registered: AtomicBool::new(false),
+            state: AtomicU8::new(TYPE_NEW),
+            _p: core::marker::PhantomData,
         }
     }
 }
 
-impl Default for Type {
+impl<T: FileSystem> Default for Type<T> {
     fn default() -> Self {
         Self::new()
     }
@@ -176,7 +191,7 @@ impl Default for Type {
 ///     fn statfs(_: &fs::SuperBlock<Self>) -> Result<fs::Stat> { Ok(fs::Stat::default()) }
 /// }
 ///
-/// static TYPE: fs::Type = fs::Type::new();
+/// static TYPE: fs::Type<NoFs> = fs::Type::new();
 /// let owner: &'static ThisModule = {
 ///     // SAFETY: Built-in code has no module: its `THIS_MODULE` is null.
 ///     static NONE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
@@ -192,37 +207,70 @@ impl Default for Type {
 ///
 /// # Invariants
 ///
-/// `ty` is registered with `register_filesystem` for the lifetime of this object.
+/// `raw` is the structure of a static [`Type`], registered with `register_filesystem` for the
+/// lifetime of this object; `state` is that `Type`'s state.
 pub struct Registration {
-    ty: &'static Type,
+    raw: *mut bindings::file_system_type,
+    state: &'static AtomicU8,
 }
+
+// SAFETY: The registration only refers to a static `Type`, usable from any thread.
+unsafe impl Send for Registration {}
+// SAFETY: `&Registration` gives access to nothing.
+unsafe impl Sync for Registration {}
 
 impl Registration {
     /// Registers `T` as filesystem type `ty`, owned by `module` (which therefore cannot be
     /// unloaded while a filesystem of this type is mounted).
-    pub fn new<T: FileSystem>(ty: &'static Type, module: &'static ThisModule) -> Result<Self> {
-        if ty.registered.swap(true, Ordering::AcqRel) {
-            return Err(EBUSY);
-        }
+    ///
+    /// Fails with `EBUSY` if `ty` is registered already.
+    pub fn new<T: FileSystem>(ty: &'static Type<T>, module: &'static ThisModule) -> Result<Self> {
         let raw = ty.raw.get();
-        // SAFETY: `ty` is not registered (checked above), so nothing else accesses it. All
-        // zeroes is a valid `file_system_type`; the lock class keys in it are static storage.
-        unsafe {
-            raw.write(core::mem::zeroed());
-            (*raw).name = T::NAME.as_char_ptr();
-            (*raw).fs_flags = bindings::FS_REQUIRES_DEV as _;
-            (*raw).init_fs_context = Some(sb::Tables::<T>::init_fs_context);
-            (*raw).kill_sb = Some(sb::Tables::<T>::kill_sb);
-            (*raw).owner = module.0;
+        match ty.state.compare_exchange(
+            TYPE_NEW,
+            TYPE_REGISTERED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                // SAFETY: `ty` was never registered (its state was `TYPE_NEW`, and is now ours):
+                // nothing else accesses it. All zeroes is a valid `file_system_type`; the lock
+                // class keys in it are static storage.
+                unsafe {
+                    raw.write(core::mem::zeroed());
+                    (*raw).name = T::NAME.as_char_ptr();
+                    (*raw).fs_flags = bindings::FS_REQUIRES_DEV as _;
+                    (*raw).init_fs_context = Some(sb::Tables::<T>::init_fs_context);
+                    (*raw).kill_sb = Some(sb::Tables::<T>::kill_sb);
+                    (*raw).owner = module.0;
+                }
+            }
+            // Filled in by an earlier registration, for the same `T` (`Type` is typed), whose
+            // superblocks may still be on its list: leave it as it is.
+            Err(TYPE_UNREGISTERED)
+                if ty
+                    .state
+                    .compare_exchange(
+                        TYPE_UNREGISTERED,
+                        TYPE_REGISTERED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok() => {}
+            Err(_) => return Err(EBUSY),
         }
-        // SAFETY: `raw` is a fully initialised `file_system_type` in static storage.
+        // SAFETY: `raw` is a fully initialised `file_system_type` in static storage, which we
+        // may register (state `TYPE_REGISTERED`, set by us).
         let ret = unsafe { bindings::register_filesystem(raw) };
         if ret != 0 {
-            ty.registered.store(false, Ordering::Release);
+            ty.state.store(TYPE_UNREGISTERED, Ordering::Release);
             return Err(crate::error::Error::from_errno(ret));
         }
         // INVARIANT: Registered just above.
-        Ok(Self { ty })
+        Ok(Self {
+            raw,
+            state: &ty.state,
+        })
     }
 }
 
@@ -231,9 +279,9 @@ impl Drop for Registration {
         // SAFETY: Registered by `new` (type invariant). Inodes are freed after an RCU grace
         // period by a callback in this module: wait for those before the module can go.
         unsafe {
-            bindings::unregister_filesystem(self.ty.raw.get());
+            bindings::unregister_filesystem(self.raw);
             bindings::rcu_barrier();
         }
-        self.ty.registered.store(false, Ordering::Release);
+        self.state.store(TYPE_UNREGISTERED, Ordering::Release);
     }
 }

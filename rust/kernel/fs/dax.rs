@@ -14,10 +14,12 @@ use core::ptr::NonNull;
 /// # Invariants
 ///
 /// `dax` is a reference from `fs_dax_get_by_bdev` with `holder`, released when dropped;
-/// `part_off` is the byte offset of the block device (partition) on the DAX device.
+/// `part_off` is the byte offset of the block device (partition) on the DAX device and `len` its
+/// size in bytes.
 pub struct Dax {
     dax: NonNull<bindings::dax_device>,
     part_off: u64,
+    len: u64,
     holder: *mut core::ffi::c_void,
 }
 
@@ -42,10 +44,13 @@ impl Dax {
         let dax = unsafe {
             bindings::fs_dax_get_by_bdev(bdev, &mut part_off, holder, core::ptr::null())
         };
+        // SAFETY: `bdev` is valid and open.
+        let len = unsafe { bindings::bdev_nr_bytes(bdev) } as u64;
         // INVARIANT: A non-null result is a reference taken for `holder`.
         NonNull::new(dax).map(|dax| Self {
             dax,
             part_off,
+            len,
             holder,
         })
     }
@@ -60,11 +65,26 @@ impl Dax {
         self.part_off
     }
 
+    /// Size of the filesystem's block device in bytes: the DAX device may be larger (a
+    /// partition is a window on it), and nothing outside the window is the filesystem's.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the byte range `[offset, offset + len)` lies inside the block device.
+    pub fn contains(&self, offset: u64, len: u64) -> bool {
+        offset.checked_add(len).map_or(false, |end| end <= self.len)
+    }
+
     /// Copies `buf.len()` bytes from byte `offset` of the block device into `buf`, straight
     /// from the device memory (no buffer or page cache).
     ///
-    /// Fails with `EIO` for bytes the device does not have.
+    /// Fails with `EIO` for bytes outside the block device (even if the DAX device, of which
+    /// the block device may be a partition, has them).
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result {
+        if !self.contains(offset, buf.len() as u64) {
+            return Err(EIO);
+        }
         let mut done = 0usize;
         while done < buf.len() {
             let pos = offset

@@ -92,6 +92,8 @@ impl<T: FileSystem> Tables<T> {
     pub(crate) const DIR_FOPS: bindings::file_operations = bindings::file_operations {
         llseek: Some(bindings::generic_file_llseek),
         read: Some(bindings::generic_read_dir),
+        // Nothing to write back on a read-only filesystem.
+        fsync: Some(bindings::noop_fsync),
         iterate_shared: Some(Self::iterate_shared),
         // SAFETY: All other fields are optional callbacks, zero meaning "not supported".
         ..unsafe { core::mem::zeroed() }

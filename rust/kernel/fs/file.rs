@@ -53,6 +53,9 @@ impl<T: FileSystem> Tables<T> {
         mmap: Some(Self::mmap),
         open: Some(Self::open),
         splice_read: Some(bindings::copy_splice_read),
+        // Nothing to write back: the filesystem is read-only and file data lives in the
+        // device memory (the write path brings its own).
+        fsync: Some(bindings::noop_fsync),
         // SAFETY: All other fields are optional callbacks, zero meaning "not supported".
         ..unsafe { core::mem::zeroed() }
     };
@@ -66,6 +69,7 @@ impl<T: FileSystem> Tables<T> {
         fault: Some(Self::fault),
         page_mkwrite: Some(Self::fault),
         pfn_mkwrite: Some(Self::fault),
+        access: Some(Self::access),
         // SAFETY: All other fields are optional callbacks, zero meaning "none". No
         // `huge_fault`: `fs/dax.c` needs devmap pages for PMD mappings.
         ..unsafe { core::mem::zeroed() }
@@ -95,11 +99,24 @@ impl<T: FileSystem> Tables<T> {
 
     unsafe extern "C" fn mmap(_file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> i32 {
         // The device's memory is ordinary pages, not devmap ones: `vmf_insert_mixed` accepts
-        // them only in a VM_MIXEDMAP mapping (they are mapped as special PTEs).
+        // them only in a VM_MIXEDMAP mapping, and maps them as special PTEs (no page
+        // reference, invisible to `get_user_pages`).
+        //
+        // A private mapping made without write permission (program text, read-only data) also
+        // loses VM_MAYWRITE. The kernel copies a special PTE's page on a write fault by reading
+        // the faulting address in the *current* process (`__wp_page_copy_user`), which is
+        // wrong when the writer is another process: a debugger's PTRACE_POKETEXT (or a write
+        // to /proc/PID/mem) would copy the debugger's own memory, or zeroes and a kernel
+        // WARNING. Without VM_MAYWRITE such forced writes fail cleanly (EIO), and so does
+        // `mprotect(PROT_WRITE)` of the mapping (EACCES); reads work (`access`).
         // SAFETY: The VFS passes a VMA being set up for one of our files, under mmap_lock.
         unsafe {
             (*vma).vm_ops = &Self::VM_OPS;
             bindings::vm_flags_set(vma, bindings::VM_MIXEDMAP as _);
+            let flags = (*vma).__bindgen_anon_2.vm_flags;
+            if flags & (bindings::VM_SHARED | bindings::VM_WRITE) as bindings::vm_flags_t == 0 {
+                bindings::vm_flags_clear(vma, bindings::VM_MAYWRITE as _);
+            }
         }
         0
     }
@@ -122,6 +139,102 @@ impl<T: FileSystem> Tables<T> {
         }
     }
 
+    /// `vm_operations_struct.access`: reads of a mapping by another process or through
+    /// `/proc/PID/mem` (`ptrace(PTRACE_PEEKTEXT)`, `process_vm_readv`, gdb).
+    ///
+    /// `access_remote_vm` calls it when `get_user_pages` cannot take the page, which is the
+    /// case for every page of the device memory mapped here (they are special PTEs, not
+    /// refcounted pages; pages of a private mapping that were copied on write are ordinary
+    /// pages and never come here). It reads the file bytes behind `addr`, up to the end of
+    /// its page, straight from the device. Writes are refused (`EIO`): with no `struct page`
+    /// to pin there is nothing to write through.
+    unsafe extern "C" fn access(
+        vma: *mut bindings::vm_area_struct,
+        addr: usize,
+        buf: *mut core::ffi::c_void,
+        len: core::ffi::c_int,
+        write: core::ffi::c_int,
+    ) -> core::ffi::c_int {
+        if write != 0 {
+            return EIO.to_errno();
+        }
+        let Ok(len) = usize::try_from(len) else {
+            return EINVAL.to_errno();
+        };
+        // SAFETY: The caller holds the mmap lock and passes a VMA of one of our regular files
+        // (set up by `mmap`), which keeps the file and its inode alive.
+        let (inode, start, end, pgoff) = unsafe {
+            let file = (*vma).vm_file;
+            (
+                INode::<T>::from_raw((*file).f_inode),
+                (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_start,
+                (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end,
+                (*vma).vm_pgoff,
+            )
+        };
+        let page = bindings::PAGE_SIZE as u64;
+        if addr < start || addr >= end {
+            return EFAULT.to_errno();
+        }
+        // Up to the end of the page: the next page may be a private copy, which
+        // `access_remote_vm` reads itself.
+        let in_page = addr as u64 % page;
+        let n = (len as u64).min(page - in_page) as usize;
+        let pos = (addr - start) as u64 + pgoff as u64 * page;
+        // SAFETY: `access_remote_vm` passes its own kernel buffer of at least `len` bytes,
+        // which nothing else uses during the call.
+        let dst = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), n) };
+        // SAFETY: As above; the shared invalidate lock keeps the block map stable, in the same
+        // lock order as a fault (mmap lock, then invalidate lock).
+        let res = unsafe {
+            let mapping = (*inode.as_raw()).i_mapping;
+            bindings::filemap_invalidate_lock_shared(mapping);
+            let res = Self::read_mapped(inode, pos, dst);
+            bindings::filemap_invalidate_unlock_shared(mapping);
+            res
+        };
+        match res {
+            Ok(done) => done as core::ffi::c_int,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// Copies file bytes from `pos` on into `dst` as a mapping of the file shows them: the
+    /// data, zeroes in holes and past the end of the file up to the end of its last page.
+    /// Returns how many bytes were copied: fewer than asked only past that page (0 there).
+    fn read_mapped(inode: &INode<T>, pos: u64, dst: &mut [u8]) -> Result<usize> {
+        let page = bindings::PAGE_SIZE as u64;
+        let limit = inode.size().div_ceil(page) * page;
+        let want = (dst.len() as u64).min(limit.saturating_sub(pos)) as usize;
+        let size = inode.size();
+        let dax = inode.super_block().dax();
+        let mut done = 0usize;
+        while done < want {
+            let at = pos + done as u64;
+            let left = (want - done) as u64;
+            if at >= size {
+                // The tail of the last page, past the end of the file.
+                dst[done..want].fill(0);
+                break;
+            }
+            let ext = T::map(inode, at, left.min(size - at), false)?;
+            let ext_end = ext.offset.checked_add(ext.length).ok_or(EIO)?;
+            if ext.length == 0 || ext.offset > at || ext_end <= at {
+                return Err(EIO);
+            }
+            let n = (ext_end - at).min(left).min(size - at) as usize;
+            match ext.kind {
+                ExtentKind::Hole => dst[done..done + n].fill(0),
+                ExtentKind::Mapped(addr) => {
+                    let from = addr.checked_add(at - ext.offset).ok_or(EIO)?;
+                    dax.read(from, &mut dst[done..done + n])?
+                }
+            }
+            done += n;
+        }
+        Ok(want)
+    }
+
     unsafe extern "C" fn iomap_begin(
         inode: *mut bindings::inode,
         pos: bindings::loff_t,
@@ -130,7 +243,8 @@ impl<T: FileSystem> Tables<T> {
         iomap: *mut bindings::iomap,
         _srcmap: *mut bindings::iomap,
     ) -> i32 {
-        // SAFETY: iomap calls this for a regular file of ours (filled), with a valid `iomap`.
+        // SAFETY: iomap calls this for a regular file of ours (filled), with a valid `iomap`
+        // that belongs to the caller's `iomap_iter` and that nothing else uses during the call.
         let (node, iomap) = unsafe { (INode::<T>::from_raw(inode), &mut *iomap) };
         let res: Result<()> = (|| {
             let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
@@ -156,6 +270,11 @@ impl<T: FileSystem> Tables<T> {
                     iomap.addr = u64::MAX; // IOMAP_NULL_ADDR
                 }
                 ExtentKind::Mapped(addr) => {
+                    // `fs/dax.c` maps whatever it is told: nothing outside the filesystem's
+                    // block device (a partition is a window on the DAX device).
+                    if !sb.dax().contains(addr, ext.length) {
+                        return Err(EIO);
+                    }
                     iomap.type_ = bindings::IOMAP_MAPPED as _;
                     iomap.addr = addr.checked_add(sb.dax().part_off()).ok_or(EIO)?;
                 }

@@ -9,7 +9,11 @@ use crate::{
     error::{code::*, Result},
     types::{ARef, AlwaysRefCounted, Opaque},
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{
+    marker::PhantomData,
+    mem::ManuallyDrop,
+    ptr::{addr_of_mut, NonNull},
+};
 
 /// A time stamp.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -65,8 +69,13 @@ pub struct INodeParams {
 }
 
 /// What `i_private` of an inode of ours points to.
+///
+/// The two parts have different lifetimes. `data` is the filesystem's, and its `Drop` may sleep
+/// (it may hold references or locks): it is dropped in `destroy_inode`, in process context, when
+/// the inode is evicted. `link` may still be read by an RCU path walk after that (through
+/// `i_link`): it is freed in `free_inode`, after the RCU grace period, with the rest.
 struct Private<T: FileSystem> {
-    data: T::INodeData,
+    data: ManuallyDrop<T::INodeData>,
     /// The symlink target with a trailing NUL, which `i_link` points to.
     link: Option<KVec<u8>>,
 }
@@ -76,7 +85,9 @@ struct Private<T: FileSystem> {
 /// # Invariants
 ///
 /// The inode belongs to a superblock of `T` and was filled by [`NewINode::init`]: its
-/// `i_private` is a live `KBox<Private<T>>`, freed only by `free_inode`.
+/// `i_private` is a live `KBox<Private<T>>` whose `data` is dropped only by `destroy_inode`
+/// (when the inode is evicted, so no reference to it exists) and which is freed by
+/// `free_inode`.
 #[repr(transparent)]
 pub struct INode<T: FileSystem>(Opaque<bindings::inode>, PhantomData<T>);
 
@@ -204,49 +215,56 @@ impl<T: FileSystem> NewINode<T> {
             INodeType::Fifo => (bindings::S_IFIFO, None, 0),
             INodeType::Sock => (bindings::S_IFSOCK, None, 0),
         };
-        let private = KBox::new(Private::<T> { data, link }, GFP_KERNEL)?;
+        let private = KBox::new(
+            Private::<T> {
+                data: ManuallyDrop::new(data),
+                link,
+            },
+            GFP_KERNEL,
+        )?;
         let mode = fmt | (params.perm as u32 & 0o7777);
         let ptr = self.inode.as_ptr();
-        // SAFETY: The inode is new and locked (type invariant): no one else looks at it until
-        // `unlock_new_inode`. The tables and `i_link` outlive the inode (`i_link` is freed in
-        // `free_inode`, after an RCU grace period, like the inode itself).
+        // SAFETY: The inode is new and locked (type invariant): it is already hashed, so others
+        // can find it, but they wait for `I_NEW` to clear before looking at its fields. Fields
+        // are written through the raw pointer (no `&mut` to a structure others can see). The
+        // tables are static and `i_link` points into `Private`, freed in `free_inode` after an
+        // RCU grace period, like the inode itself.
         unsafe {
-            let inode = &mut *ptr;
-            inode.i_mode = mode as _;
+            (*ptr).i_mode = mode as _;
             bindings::i_uid_write(ptr, params.uid);
             bindings::i_gid_write(ptr, params.gid);
             bindings::set_nlink(ptr, params.nlink);
-            inode.i_size = params.size as _;
-            inode.i_blocks = params.blocks as _;
-            inode.i_atime_sec = params.atime.sec;
-            inode.i_atime_nsec = params.atime.nsec;
-            inode.i_mtime_sec = params.mtime.sec;
-            inode.i_mtime_nsec = params.mtime.nsec;
-            inode.i_ctime_sec = params.ctime.sec;
-            inode.i_ctime_nsec = params.ctime.nsec;
-            inode.i_generation = params.generation;
+            (*ptr).i_size = params.size as _;
+            (*ptr).i_blocks = params.blocks as _;
+            (*ptr).i_atime_sec = params.atime.sec;
+            (*ptr).i_atime_nsec = params.atime.nsec;
+            (*ptr).i_mtime_sec = params.mtime.sec;
+            (*ptr).i_mtime_nsec = params.mtime.nsec;
+            (*ptr).i_ctime_sec = params.ctime.sec;
+            (*ptr).i_ctime_nsec = params.ctime.nsec;
+            (*ptr).i_generation = params.generation;
             match fmt {
                 bindings::S_IFREG => {
-                    inode.i_op = &file::Tables::<T>::FILE_IOPS;
-                    inode.__bindgen_anon_3.i_fop = &file::Tables::<T>::FILE_FOPS;
+                    (*ptr).i_op = &file::Tables::<T>::FILE_IOPS;
+                    (*ptr).__bindgen_anon_3.i_fop = &file::Tables::<T>::FILE_FOPS;
                     // File data lives in the device memory: no page cache, DAX mappings.
-                    inode.i_flags |= bindings::S_DAX;
+                    (*ptr).i_flags |= bindings::S_DAX;
                 }
                 bindings::S_IFDIR => {
-                    inode.i_op = &dir::Tables::<T>::DIR_IOPS;
-                    inode.__bindgen_anon_3.i_fop = &dir::Tables::<T>::DIR_FOPS;
+                    (*ptr).i_op = &dir::Tables::<T>::DIR_IOPS;
+                    (*ptr).__bindgen_anon_3.i_fop = &dir::Tables::<T>::DIR_FOPS;
                 }
                 bindings::S_IFLNK => {
-                    inode.i_op = core::ptr::addr_of!(bindings::simple_symlink_inode_operations);
+                    (*ptr).i_op = core::ptr::addr_of!(bindings::simple_symlink_inode_operations);
                 }
                 _ => bindings::init_special_inode(ptr, mode as _, rdev),
             }
             let private = KBox::into_raw(private);
             if let Some(link) = &(*private).link {
-                inode.__bindgen_anon_4.i_link = link.as_ptr().cast_mut().cast();
+                (*ptr).__bindgen_anon_4.i_link = link.as_ptr().cast_mut().cast();
             }
             // INVARIANT: `i_private` now holds our `Private<T>`: the inode is filled.
-            inode.i_private = private.cast();
+            (*ptr).i_private = private.cast();
             bindings::unlock_new_inode(ptr);
         }
         let ptr = self.inode.as_ptr();
@@ -276,10 +294,30 @@ fn mkdev(major: u32, minor: u32) -> Result<u32> {
 pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
+    /// Drops the filesystem's data of an inode being evicted (`super_operations.destroy_inode`).
+    ///
+    /// Runs in process context, in `evict()`, once nothing references the inode: the data's
+    /// `Drop` may sleep. The memory itself is freed later by `free_inode`.
+    pub(crate) unsafe extern "C" fn destroy_inode(inode: *mut bindings::inode) {
+        // SAFETY: The VFS passes an inode of ours being evicted, which no one can reach any
+        // more except an RCU path walk (which only looks at `i_link`, part of `link`, not of
+        // `data`). `i_private` is null (never filled) or our `Private<T>` whose `data` has not
+        // been dropped (`destroy_inode` runs once per inode).
+        unsafe {
+            let private = (*inode).i_private.cast::<Private<T>>();
+            if !private.is_null() {
+                ManuallyDrop::drop(&mut *addr_of_mut!((*private).data));
+            }
+        }
+    }
+
     /// Frees an inode after the RCU grace period (`super_operations.free_inode`).
+    ///
+    /// May run in softirq context: it only frees memory.
     pub(crate) unsafe extern "C" fn free_inode(inode: *mut bindings::inode) {
         // SAFETY: The VFS passes an inode of ours that nothing uses any more (not even RCU
-        // path walk); `i_private` is null (never filled) or our `Private<T>`.
+        // path walk); `i_private` is null (never filled) or our `Private<T>`, whose `data` was
+        // dropped by `destroy_inode` (`ManuallyDrop`: not dropped again here).
         unsafe {
             let private = (*inode).i_private;
             if !private.is_null() {

@@ -154,7 +154,9 @@ impl<T: FileSystem> Tables<T> {
 
     const SUPER_OPS: bindings::super_operations = bindings::super_operations {
         statfs: Some(Self::statfs),
+        destroy_inode: Some(inode::Tables::<T>::destroy_inode),
         free_inode: Some(inode::Tables::<T>::free_inode),
+        put_super: Some(Self::put_super),
         show_options: Some(Self::show_options),
         // SAFETY: All other fields are optional callbacks, for which zero means "none" (the
         // VFS defaults).
@@ -218,21 +220,24 @@ impl<T: FileSystem> Tables<T> {
         _fc: *mut bindings::fs_context,
     ) -> i32 {
         from_result(|| {
+            // The superblock is already on the filesystem type's list, where others (`sync`,
+            // `iterate_supers`) can see it, and C functions called below update it: it is only
+            // accessed through the raw pointer, never through a `&mut`.
             // SAFETY: `get_tree_bdev` passes a new superblock with its device open and `s_id`
-            // set; it is ours until `fill_super` returns.
-            let sbr = unsafe { &mut *sb };
-            // SAFETY: `s_id` is NUL-terminated.
-            let id = unsafe { CStr::from_char_ptr(sbr.s_id.as_ptr()) };
-            if T::READ_ONLY && sbr.s_flags & bindings::SB_RDONLY as usize == 0 {
+            // set (NUL-terminated, never changed afterwards).
+            let id = unsafe { CStr::from_char_ptr((*sb).s_id.as_ptr()) };
+            // SAFETY: As above; `s_flags` is set before `fill_super` is called.
+            let flags = unsafe { (*sb).s_flags };
+            if T::READ_ONLY && flags & bindings::SB_RDONLY as usize == 0 {
                 super::log_err::<T>(format_args!(
                     "{}: read-write mount refused: read-only filesystem, mount with -o ro\n",
                     id
                 ));
                 return Err(EINVAL);
             }
-            // SAFETY: `s_bdev` is open; the superblock outlives the `Dax` (kept in `s_fs_info`
-            // until `kill_sb`).
-            let Some(dax) = (unsafe { Dax::get(sbr.s_bdev, sb.cast()) }) else {
+            // SAFETY: `s_bdev` is open; the superblock outlives the `Dax`, which is dropped in
+            // `put_super` (or in `kill_sb` if this fails), before the device is closed.
+            let Some(dax) = (unsafe { Dax::get((*sb).s_bdev, sb.cast()) }) else {
                 super::log_err::<T>(format_args!(
                     "{}: cannot mount: the device does not support DAX\n",
                     id
@@ -251,13 +256,16 @@ impl<T: FileSystem> Tables<T> {
             };
             let (data, params) = T::fill_super(&new)?;
             let info = KBox::new(SbInfo::<T> { dax, data }, GFP_KERNEL)?;
-            sbr.s_magic = params.magic as _;
-            sbr.s_maxbytes = params.maxbytes;
-            sbr.s_op = &Self::SUPER_OPS;
-            sbr.s_time_gran = 1;
+            // SAFETY: The superblock is being set up by us; the operations table is static.
             // INVARIANT: From here on the superblock has its `SbInfo`; if anything below
             // fails, the VFS calls `kill_sb`, which frees it.
-            sbr.s_fs_info = KBox::into_raw(info).cast();
+            unsafe {
+                (*sb).s_magic = params.magic as _;
+                (*sb).s_maxbytes = params.maxbytes;
+                (*sb).s_op = &Self::SUPER_OPS;
+                (*sb).s_time_gran = 1;
+                (*sb).s_fs_info = KBox::into_raw(info).cast();
+            }
             // SAFETY: `s_fs_info` was just set, as `SuperBlock` requires.
             let sbt = unsafe { SuperBlock::<T>::from_raw(sb) };
             let root = T::root(sbt)?;
@@ -270,19 +278,54 @@ impl<T: FileSystem> Tables<T> {
             if dentry.is_null() {
                 return Err(ENOMEM);
             }
-            sbr.s_root = dentry;
+            // SAFETY: As above.
+            unsafe { (*sb).s_root = dentry };
             Ok(0)
         })
     }
 
+    /// Frees the superblock's `SbInfo` (and so releases the DAX device), if it has one.
+    ///
+    /// # Safety
+    ///
+    /// `sb` must be a superblock of `T` that no inode or file operation can use any more: every
+    /// inode of it has been evicted, or `fill_super` failed.
+    unsafe fn free_info(sb: *mut bindings::super_block) {
+        // SAFETY: `s_fs_info` is null or our `SbInfo` (set from `KBox::into_raw` in
+        // `fill_super`), unused by the safety requirements; it is cleared so that it is freed
+        // once.
+        unsafe {
+            let info = (*sb).s_fs_info;
+            if !info.is_null() {
+                (*sb).s_fs_info = core::ptr::null_mut();
+                drop(KBox::from_raw(info.cast::<SbInfo<T>>()));
+            }
+        }
+    }
+
+    /// `super_operations.put_super`: the last step of unmounting before the block device is
+    /// closed. Every inode has been evicted (their data dropped in `destroy_inode`); only RCU
+    /// callbacks that free inode memory may still run, and they do not use the `SbInfo`. The
+    /// DAX device is released here, as ext2 does, while the block device is still open.
+    unsafe extern "C" fn put_super(sb: *mut bindings::super_block) {
+        // SAFETY: Called by `generic_shutdown_super` after `evict_inodes`: no inode or file
+        // operation of this superblock can run any more.
+        unsafe { Self::free_info(sb) };
+    }
+
     pub(crate) unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
-        // SAFETY: The VFS passes a superblock of ours; `s_fs_info` is null or our `SbInfo`.
-        let info = unsafe { (*sb).s_fs_info };
-        // SAFETY: `sb` is valid; this evicts all inodes and releases the block device.
-        unsafe { bindings::kill_block_super(sb) };
-        if !info.is_null() {
-            // SAFETY: Set from `KBox::into_raw` in `fill_super`; nothing uses it any more.
-            drop(unsafe { KBox::from_raw(info.cast::<SbInfo<T>>()) });
+        // SAFETY: The VFS passes a superblock of ours. Without a root, `fill_super` failed (or
+        // never ran), so `put_super` will not be called: free what it left (its inodes were
+        // evicted as their last reference went, the superblock not being active), releasing
+        // the DAX device before `kill_block_super` closes the block device.
+        unsafe {
+            if (*sb).s_root.is_null() {
+                Self::free_info(sb);
+            }
+            bindings::kill_block_super(sb);
+            // Nothing is left after a successful mount (`put_super` freed it); this is only a
+            // safety net.
+            Self::free_info(sb);
         }
     }
 
@@ -291,7 +334,7 @@ impl<T: FileSystem> Tables<T> {
             // SAFETY: The VFS passes a dentry of a mounted superblock of ours.
             let sb = unsafe { SuperBlock::<T>::from_raw((*dentry).d_sb) };
             let st = T::statfs(sb)?;
-            // SAFETY: `buf` is valid for writes.
+            // SAFETY: `buf` is the caller's buffer, valid for writes and not shared.
             let buf = unsafe { &mut *buf };
             buf.f_type = st.magic as _;
             buf.f_bsize = st.bsize as _;
