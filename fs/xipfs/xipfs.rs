@@ -20,12 +20,15 @@
 
 use kernel::{c_str, fs, prelude::*, types::ARef};
 
+mod alloc;
 mod blockmap;
 mod dir;
 mod inode;
 pub mod ondisk;
 mod sb;
 
+#[cfg(CONFIG_XIPFS_KUNIT_TEST)]
+mod alloc_tests;
 #[cfg(CONFIG_XIPFS_KUNIT_TEST)]
 mod ondisk_tests;
 
@@ -51,6 +54,9 @@ pub(crate) type INode = fs::INode<Xipfs>;
 impl fs::FileSystem for Xipfs {
     type Data = sb::SbData;
     type INodeData = inode::InodeData;
+    type Super = Self;
+    type Dir = Self;
+    type File = Self;
     const NAME: &'static CStr = c_str!("xipfs");
     const SHOW_OPTIONS: &'static CStr = c_str!(",dax");
 
@@ -71,6 +77,20 @@ impl fs::FileSystem for Xipfs {
     fn root(sb: &SuperBlock) -> Result<ARef<INode>> {
         inode::get(sb, ondisk::ROOT_INO)
     }
+}
+
+#[vtable]
+impl fs::sb::Operations for Xipfs {
+    type FileSystem = Self;
+
+    fn statfs(sb: &SuperBlock) -> Result<fs::Stat> {
+        Ok(sb::statfs(sb))
+    }
+}
+
+#[vtable]
+impl fs::dir::Operations for Xipfs {
+    type FileSystem = Self;
 
     fn lookup(dir: &INode, name: &[u8]) -> Result<Option<ARef<INode>>> {
         dir::lookup(dir, name)
@@ -79,13 +99,14 @@ impl fs::FileSystem for Xipfs {
     fn read_dir(dir: &INode, emitter: &mut fs::DirEmitter<'_>) -> Result {
         dir::read_dir(dir, emitter)
     }
+}
 
-    fn map(inode: &INode, pos: u64, len: u64, _write: bool) -> Result<fs::Extent> {
+#[vtable]
+impl fs::file::Operations for Xipfs {
+    type FileSystem = Self;
+
+    fn map(inode: &INode, pos: u64, len: u64, _flags: fs::IomapFlags) -> Result<fs::Extent> {
         blockmap::map(inode, pos, len)
-    }
-
-    fn statfs(sb: &SuperBlock) -> Result<fs::Stat> {
-        Ok(sb::statfs(sb))
     }
 }
 

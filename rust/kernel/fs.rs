@@ -7,23 +7,29 @@
 //! [`include/linux/iomap.h`](srctree/include/linux/iomap.h),
 //! [`include/linux/dax.h`](srctree/include/linux/dax.h)
 //!
-//! A filesystem implements [`FileSystem`] and registers it with [`Registration`]. The
-//! abstraction does the VFS side:
+//! A filesystem implements [`FileSystem`] (what is per filesystem type: its name, mounting,
+//! its data) and, as in C, one operations trait per kind of object, each a `#[vtable]` whose
+//! methods the filesystem implements only for what it supports: [`sb::Operations`] for the
+//! superblock, [`dir::Operations`] for directories, [`file::Operations`] for regular files.
+//! It registers the type with [`Registration`]. The abstraction does the VFS side:
 //!
 //! - mounting (`fs_context`, `get_tree_bdev`), requiring a device with DAX, whose memory the
 //!   filesystem then reads its metadata from ([`Dax::read`]) without the buffer cache;
 //! - inodes: the inode cache hands back a cached inode or a new one to fill
 //!   ([`SuperBlock::iget`], [`NewINode::init`]), with per-inode data of the filesystem's type;
-//! - directories: lookup and iteration ([`FileSystem::lookup`], [`FileSystem::read_dir`]);
+//!   the operation tables of an inode follow from its kind;
+//! - directories: lookup and iteration ([`dir::Operations`]);
 //! - symlinks (the target is read once, when the inode is filled) and special files;
 //! - regular files through `fs/dax.c`: `read_iter` is `dax_iomap_rw`, mappings are
 //!   `VM_MIXEDMAP` and their faults go to `dax_iomap_fault`, both driven by the filesystem's
-//!   block mapping ([`FileSystem::map`], the `iomap_begin` of the filesystem);
-//! - `statfs` and `/proc/mounts` options.
+//!   block mapping ([`file::Operations::map`], the `iomap_begin` of the filesystem, which is
+//!   told what the access does: [`IomapFlags`]); other processes read mappings through
+//!   `vm_operations_struct.access`;
+//! - `statfs` ([`sb::Operations::statfs`]) and `/proc/mounts` options.
 //!
-//! Write support is meant to extend this (`iomap_begin` already receives whether the access
-//! writes; `page_mkwrite` takes the same fault path); until a filesystem sets
-//! [`FileSystem::READ_ONLY`] to `false`, read-write mounts and remounts are refused.
+//! Write support extends this (`iomap_begin` already receives the iomap flags; `page_mkwrite`
+//! takes the same fault path); until a filesystem sets [`FileSystem::READ_ONLY`] to `false`,
+//! read-write mounts and remounts are refused.
 
 use crate::{
     bindings,
@@ -35,14 +41,14 @@ use crate::{
 use core::sync::atomic::{AtomicU8, Ordering};
 
 mod dax;
-mod dir;
-mod file;
+pub mod dir;
+pub mod file;
 mod inode;
-mod sb;
+pub mod sb;
 
 pub use dax::Dax;
 pub use dir::{DirEmitter, DirEntryType};
-pub use file::{Extent, ExtentKind};
+pub use file::{Extent, ExtentKind, IomapFlags};
 pub use inode::{INode, INodeLookup, INodeParams, INodeType, NewINode, Timespec};
 pub use sb::{NewSuperBlock, Stat, SuperBlock, SuperParams};
 
@@ -66,6 +72,15 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// Extra text for `/proc/mounts` after the generic options, starting with a comma.
     const SHOW_OPTIONS: &'static CStr = crate::c_str!("");
 
+    /// The superblock operations.
+    type Super: sb::Operations<FileSystem = Self>;
+
+    /// The operations of directories.
+    type Dir: dir::Operations<FileSystem = Self>;
+
+    /// The operations of regular files.
+    type File: file::Operations<FileSystem = Self>;
+
     /// Checks one mount option (`key` or `key=value`): `Ok(true)` if accepted, `Ok(false)` if
     /// the filesystem does not know it (the VFS then refuses it with "Unknown parameter"), an
     /// error for a known option with a bad value. The default knows none.
@@ -83,24 +98,6 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
 
     /// Returns the root directory's inode.
     fn root(sb: &SuperBlock<Self>) -> Result<crate::types::ARef<INode<Self>>>;
-
-    /// Looks `name` up in the directory `dir`; `Ok(None)` if there is no such entry.
-    fn lookup(
-        dir: &INode<Self>,
-        name: &[u8],
-    ) -> Result<Option<crate::types::ARef<INode<Self>>>>;
-
-    /// Emits the entries of `dir` from position `emitter.pos()` on, until the end or until
-    /// [`DirEmitter::emit`] returns `false`.
-    fn read_dir(dir: &INode<Self>, emitter: &mut DirEmitter<'_>) -> Result;
-
-    /// Maps the byte range `[pos, pos + len)` of the regular file `inode`: returns the extent
-    /// that contains `pos` (a hole or a run of contiguous device bytes), which may be shorter or
-    /// longer than asked. `write` tells whether the access writes.
-    fn map(inode: &INode<Self>, pos: u64, len: u64, write: bool) -> Result<Extent>;
-
-    /// Filesystem statistics for `statfs(2)`.
-    fn statfs(sb: &SuperBlock<Self>) -> Result<Stat>;
 }
 
 /// Prints an error-level kernel message prefixed with the filesystem's name, like `pr_err!`
@@ -173,22 +170,38 @@ impl<T: FileSystem> Default for Type<T> {
 /// registration lives.
 ///
 /// ```
-/// use kernel::fs::{self, DirEmitter, Extent, FileSystem, INode, NewSuperBlock, Registration};
-/// use kernel::{c_str, str::CStr, types::ARef, ThisModule};
+/// use kernel::fs::{self, DirEmitter, Extent, FileSystem, INode, IomapFlags, NewSuperBlock};
+/// use kernel::fs::Registration;
+/// use kernel::{c_str, prelude::*, str::CStr, types::ARef, ThisModule};
 ///
 /// struct NoFs;
 /// impl FileSystem for NoFs {
 ///     type Data = ();
 ///     type INodeData = ();
+///     type Super = Self;
+///     type Dir = Self;
+///     type File = Self;
 ///     const NAME: &'static CStr = c_str!("doctestfs");
 ///     fn fill_super(_: &NewSuperBlock<'_, Self>) -> Result<((), fs::SuperParams)> {
 ///         Err(EINVAL)
 ///     }
 ///     fn root(_: &fs::SuperBlock<Self>) -> Result<ARef<INode<Self>>> { Err(EINVAL) }
+/// }
+/// // No `statfs`: the superblock operations are all optional.
+/// #[vtable]
+/// impl fs::sb::Operations for NoFs {
+///     type FileSystem = Self;
+/// }
+/// #[vtable]
+/// impl fs::dir::Operations for NoFs {
+///     type FileSystem = Self;
 ///     fn lookup(_: &INode<Self>, _: &[u8]) -> Result<Option<ARef<INode<Self>>>> { Ok(None) }
 ///     fn read_dir(_: &INode<Self>, _: &mut DirEmitter<'_>) -> Result { Ok(()) }
-///     fn map(_: &INode<Self>, _: u64, _: u64, _: bool) -> Result<Extent> { Err(EIO) }
-///     fn statfs(_: &fs::SuperBlock<Self>) -> Result<fs::Stat> { Ok(fs::Stat::default()) }
+/// }
+/// #[vtable]
+/// impl fs::file::Operations for NoFs {
+///     type FileSystem = Self;
+///     fn map(_: &INode<Self>, _: u64, _: u64, _: IomapFlags) -> Result<Extent> { Err(EIO) }
 /// }
 ///
 /// static TYPE: fs::Type<NoFs> = fs::Type::new();

@@ -1,10 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Directories: lookup and iteration.
+//! Directories: lookup and iteration, and the directory operations a filesystem implements
+//! ([`Operations`]).
 
 use super::{FileSystem, INode};
-use crate::{bindings, types::ARef};
+use crate::{bindings, error::Result, types::ARef};
 use core::marker::PhantomData;
+use macros::vtable;
+
+/// The operations of a filesystem's directories (their `inode_operations` and
+/// `file_operations`).
+#[vtable]
+pub trait Operations {
+    /// The filesystem these operations are for.
+    type FileSystem: FileSystem;
+
+    /// Looks `name` up in the directory `dir`; `Ok(None)` if there is no such entry.
+    ///
+    /// Called with `dir`'s `i_rwsem` held shared.
+    fn lookup(
+        dir: &INode<Self::FileSystem>,
+        name: &[u8],
+    ) -> Result<Option<ARef<INode<Self::FileSystem>>>>;
+
+    /// Emits the entries of `dir` from position `emitter.pos()` on, until the end or until
+    /// [`DirEmitter::emit`] returns `false`.
+    ///
+    /// Called with `dir`'s `i_rwsem` held shared (`iterate_shared`).
+    fn read_dir(dir: &INode<Self::FileSystem>, emitter: &mut DirEmitter<'_>) -> Result;
+}
 
 /// The type of a directory entry, as `readdir` reports it (`d_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +66,7 @@ impl DirEntryType {
     }
 }
 
-/// Where [`FileSystem::read_dir`] sends directory entries (a `struct dir_context`).
+/// Where [`Operations::read_dir`] sends directory entries (a `struct dir_context`).
 ///
 /// # Invariants
 ///
@@ -114,7 +138,7 @@ impl<T: FileSystem> Tables<T> {
                 core::slice::from_raw_parts(q.name, len),
             )
         };
-        let inode = match T::lookup(dir, name) {
+        let inode = match <T::Dir as Operations>::lookup(dir, name) {
             Ok(Some(inode)) => ARef::into_raw(inode).as_ptr().cast::<bindings::inode>(),
             Ok(None) => core::ptr::null_mut(),
             Err(e) => return e.to_ptr(),
@@ -135,7 +159,7 @@ impl<T: FileSystem> Tables<T> {
             ctx,
             _p: PhantomData,
         };
-        match T::read_dir(dir, &mut emitter) {
+        match <T::Dir as Operations>::read_dir(dir, &mut emitter) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

@@ -1,10 +1,85 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Regular files through DAX: `read_iter`, `mmap` and faults, driven by an iomap.
+//! Regular files through DAX: `read_iter`, `mmap`, faults and `access`, driven by the
+//! filesystem's block mapping ([`Operations::map`], its `iomap_begin`).
 
 use super::{FileSystem, INode, SuperBlock};
 use crate::{bindings, error::code::*, error::Result};
 use core::marker::PhantomData;
+use macros::vtable;
+
+/// The operations of a filesystem's regular files.
+///
+/// Their data is accessed through `fs/dax.c`: the abstraction provides `read_iter`, `mmap`,
+/// the fault handlers and `access`, all driven by [`Operations::map`].
+#[vtable]
+pub trait Operations {
+    /// The filesystem these operations are for.
+    type FileSystem: FileSystem;
+
+    /// Maps the byte range `[pos, pos + len)` of the regular file `inode` (`iomap_begin`):
+    /// returns the extent that contains `pos` (a hole or a run of contiguous device bytes),
+    /// which may be shorter or longer than asked. `flags` tell what the access does.
+    ///
+    /// `fs/dax.c` maps what it is told: two pages of files must never get the same device
+    /// block, and a block must not be reachable by a file before it holds what the file may
+    /// see.
+    fn map(
+        inode: &INode<Self::FileSystem>,
+        pos: u64,
+        len: u64,
+        flags: IomapFlags,
+    ) -> Result<Extent>;
+}
+
+/// What an access through the iomap does: the `flags` argument of `iomap_begin`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::fs::IomapFlags;
+///
+/// let f = IomapFlags::from_raw(kernel::bindings::IOMAP_WRITE | kernel::bindings::IOMAP_FAULT);
+/// assert!(f.write() && f.fault() && !f.zero() && !f.nowait());
+/// assert!(!IomapFlags::READ.write());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IomapFlags(u32);
+
+impl IomapFlags {
+    /// A plain read (`read(2)` or a read fault).
+    pub const READ: Self = Self(0);
+
+    /// Flags as `iomap_begin` receives them (`IOMAP_*`).
+    pub const fn from_raw(raw: u32) -> Self {
+        Self(raw)
+    }
+
+    /// The raw `IOMAP_*` bits.
+    pub const fn as_raw(self) -> u32 {
+        self.0
+    }
+
+    /// The access writes (`IOMAP_WRITE`): a hole must be allocated.
+    pub const fn write(self) -> bool {
+        self.0 & bindings::IOMAP_WRITE != 0
+    }
+
+    /// The range is being zeroed (`IOMAP_ZERO`).
+    pub const fn zero(self) -> bool {
+        self.0 & bindings::IOMAP_ZERO != 0
+    }
+
+    /// The access is a page fault (`IOMAP_FAULT`).
+    pub const fn fault(self) -> bool {
+        self.0 & bindings::IOMAP_FAULT != 0
+    }
+
+    /// The caller must not block (`IOMAP_NOWAIT`): return `EAGAIN` rather than wait.
+    pub const fn nowait(self) -> bool {
+        self.0 & bindings::IOMAP_NOWAIT != 0
+    }
+}
 
 /// What a range of a file is on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +90,7 @@ pub enum ExtentKind {
     Mapped(u64),
 }
 
-/// A range of a file and where it is: the answer of [`FileSystem::map`].
+/// A range of a file and where it is: the answer of [`Operations::map`].
 ///
 /// # Examples
 ///
@@ -217,7 +292,7 @@ impl<T: FileSystem> Tables<T> {
                 dst[done..want].fill(0);
                 break;
             }
-            let ext = T::map(inode, at, left.min(size - at), false)?;
+            let ext = <T::File as Operations>::map(inode, at, left.min(size - at), IomapFlags::READ)?;
             let ext_end = ext.offset.checked_add(ext.length).ok_or(EIO)?;
             if ext.length == 0 || ext.offset > at || ext_end <= at {
                 return Err(EIO);
@@ -249,7 +324,7 @@ impl<T: FileSystem> Tables<T> {
         let res: Result<()> = (|| {
             let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
             let length = u64::try_from(length).map_err(|_| EINVAL)?;
-            let ext = T::map(node, pos, length, flags & bindings::IOMAP_WRITE != 0)?;
+            let ext = <T::File as Operations>::map(node, pos, length, IomapFlags::from_raw(flags))?;
             // The extent must contain `pos`, or iomap would loop or go backwards.
             if ext.length == 0
                 || ext.offset > pos

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Superblocks: mounting, `statfs`, unmounting.
+//! Superblocks: mounting, `statfs`, unmounting, and the superblock operations a filesystem
+//! implements ([`Operations`]).
 
 use super::{inode, Dax, FileSystem, INode, INodeLookup, NewINode};
 use crate::{
@@ -11,6 +12,20 @@ use crate::{
     types::{ARef, Opaque},
 };
 use core::marker::PhantomData;
+use macros::vtable;
+
+/// The superblock operations of a filesystem (`struct super_operations`): each is optional;
+/// what a filesystem does not implement gets the VFS's default.
+#[vtable]
+pub trait Operations {
+    /// The filesystem these operations are for.
+    type FileSystem: FileSystem;
+
+    /// Filesystem statistics for `statfs(2)`. Without it, `statfs(2)` fails with `ENOSYS`.
+    fn statfs(_sb: &SuperBlock<Self::FileSystem>) -> Result<Stat> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
 
 /// What the filesystem tells the VFS about a new superblock.
 pub struct SuperParams {
@@ -153,7 +168,7 @@ impl<T: FileSystem> Tables<T> {
     };
 
     const SUPER_OPS: bindings::super_operations = bindings::super_operations {
-        statfs: Some(Self::statfs),
+        statfs: if <T::Super as Operations>::HAS_STATFS { Some(Self::statfs) } else { None },
         destroy_inode: Some(inode::Tables::<T>::destroy_inode),
         free_inode: Some(inode::Tables::<T>::free_inode),
         put_super: Some(Self::put_super),
@@ -333,7 +348,7 @@ impl<T: FileSystem> Tables<T> {
         from_result(|| {
             // SAFETY: The VFS passes a dentry of a mounted superblock of ours.
             let sb = unsafe { SuperBlock::<T>::from_raw((*dentry).d_sb) };
-            let st = T::statfs(sb)?;
+            let st = <T::Super as Operations>::statfs(sb)?;
             // SAFETY: `buf` is the caller's buffer, valid for writes and not shared.
             let buf = unsafe { &mut *buf };
             buf.f_type = st.magic as _;
