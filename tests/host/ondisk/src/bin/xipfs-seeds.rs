@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xipfs-seeds OUTDIR IMAGE...`: makes the fuzz targets' seed inputs from real images (made
+//! with `mke2fs -d` by scripts/host-fuzz), one directory per target under OUTDIR. It mounts and
+//! walks each image with the harness ([`walk`]), recording the blocks each step reads: the
+//! superblock, each descriptor table block, the inode table block of each inode reached, each
+//! directory block, the indirect blocks behind each extent lookup, and for `image` every
+//! metadata block the walk read (as a sparse device). Fails if an image does not mount or walk
+//! cleanly: the seeds are meant to be valid filesystems.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::{env, fs, process};
+use xipfs_ondisk_host::dev::{Image, Recorder, Sparse, MAX_SPARSE_BLOCKS};
+use xipfs_ondisk_host::ondisk::*;
+use xipfs_ondisk_host::targets::*;
+use xipfs_ondisk_host::walk::{self, Visit};
+
+/// Seeds per target per image, at most.
+const PER_IMAGE: usize = 48;
+
+fn write(out: &Path, target: &str, name: &str, data: &[u8]) {
+    let dir = out.join(target);
+    fs::create_dir_all(&dir).expect("mkdir");
+    fs::write(dir.join(name), data).expect("write seed");
+}
+
+fn seeds(out: &Path, path: &Path) -> Result<usize, String> {
+    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let img = Image { bytes: &bytes, device_bytes: bytes.len() as u64 };
+    let dev_blocks = (bytes.len() / BLOCK_SIZE) as u32;
+    let rec = Recorder::new(&img);
+    let m = walk::mount(&rec).map_err(|e| format!("{name}: mount: {e:?}"))?;
+    let sb = &bytes[SUPERBLOCK_OFFSET..SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE];
+    let mut n = 0;
+    write(out, "superblock", &name, sb);
+    n += 1;
+    for g in 0..m.sb.group_count().min(PER_IMAGE as u32) {
+        let (blk, _) = m.sb.group_desc_location(g).unwrap();
+        let b = &bytes[blk as usize * BLOCK_SIZE..][..BLOCK_SIZE];
+        write(out, "group_desc", &format!("{name}-g{g}"), &encode_group_desc(sb, g, b));
+        n += 1;
+    }
+    // The reserved inodes too (the walk only reaches the root and what directories name).
+    for ino in 1..m.sb.first_ino.min(12) {
+        let loc = m.sb.locate_inode(ino).unwrap();
+        let blk = loc.block(&m.groups[loc.group as usize]).unwrap();
+        let b = &bytes[blk as usize * BLOCK_SIZE..][..BLOCK_SIZE];
+        write(out, "inode", &format!("{name}-i{ino}"), &encode_inode(sb, ino, b));
+        n += 1;
+    }
+    let (mut inodes, mut dirs, mut maps) = (0, 0, 0);
+    let mut depths = BTreeSet::new();
+    let walked = m.walk(&rec, &mut |v| match v {
+        Visit::Inode { ino, raw, table_blk } => {
+            if inodes < PER_IMAGE {
+                let b = &bytes[table_blk as usize * BLOCK_SIZE..][..BLOCK_SIZE];
+                write(out, "inode", &format!("{name}-i{ino}"), &encode_inode(sb, ino, b));
+                inodes += 1;
+            }
+            // Lookups at the start of each level of the block map that the file reaches.
+            if raw.file_type() == Ok(FileType::Regular) {
+                let nblocks = raw.size.div_ceil(BLOCK_SIZE as u64);
+                for lblk in [12, 12 + 1024, 12 + 1024 + 1024 * 1024] {
+                    if lblk < nblocks && maps < PER_IMAGE {
+                        let one = Recorder::new(&img);
+                        let _ = m.lookup_run(&one, raw, lblk, 16);
+                        let sparse = Sparse::encode(dev_blocks, &one.read.borrow());
+                        let input = encode_blockmap(sb, &raw.block, lblk, 16, &sparse);
+                        write(out, "blockmap", &format!("{name}-m{ino}-{lblk}"), &input);
+                        maps += 1;
+                    }
+                }
+            }
+        }
+        Visit::DirBlock { ino, lblk, block } if dirs < PER_IMAGE => {
+            write(out, "dir", &format!("{name}-d{ino}-{lblk}"), &encode_dir(sb, block));
+            dirs += 1;
+        }
+        Visit::Extent { ino, raw, lblk, want } => {
+            // Every lookup through indirect blocks of a new depth, then a few others.
+            let depth = BlockPath::new(lblk).map(|p| p.depth()).unwrap_or(4);
+            if maps >= PER_IMAGE || (!depths.insert((ino, depth)) && maps >= PER_IMAGE / 2) {
+                return;
+            }
+            let one = Recorder::new(&img);
+            let _ = m.lookup_run(&one, raw, lblk, want);
+            let sparse = Sparse::encode(dev_blocks, &one.read.borrow());
+            write(
+                out,
+                "blockmap",
+                &format!("{name}-m{ino}-{lblk}"),
+                &encode_blockmap(sb, &raw.block, lblk, want, &sparse),
+            );
+            maps += 1;
+        }
+        _ => {}
+    });
+    if walked.errors != 0 {
+        return Err(format!("{name}: the walk found {} errors: {walked:?}", walked.errors));
+    }
+    n += inodes + dirs + maps;
+    let mut read = rec.read.into_inner();
+    while read.len() > MAX_SPARSE_BLOCKS {
+        read.pop_last();
+    }
+    write(out, "image", &name, &Sparse::encode(dev_blocks, &read));
+    n += 1;
+    eprintln!(
+        "{name}: {} groups, {} inodes, {} directory blocks, {} extents, {} metadata blocks read",
+        m.sb.group_count(),
+        walked.inodes,
+        walked.dir_blocks,
+        walked.extents,
+        read.len()
+    );
+    Ok(n)
+}
+
+fn main() {
+    let args: Vec<PathBuf> = env::args_os().skip(1).map(PathBuf::from).collect();
+    let Some((out, images)) = args.split_first().filter(|(_, i)| !i.is_empty()) else {
+        eprintln!("usage: xipfs-seeds OUTDIR IMAGE...");
+        process::exit(2);
+    };
+    let mut total = 0;
+    for img in images {
+        match seeds(out, img) {
+            Ok(n) => total += n,
+            Err(e) => {
+                eprintln!("xipfs-seeds: {e}");
+                process::exit(1);
+            }
+        }
+    }
+    eprintln!("xipfs-seeds: {total} seeds from {} images in {}", images.len(), out.display());
+}

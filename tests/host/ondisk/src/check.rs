@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The invariants `ondisk.rs` documents, as assertions on what it accepted. The fuzz targets
+//! and the property tests call these on every successful parse; a failed assertion is a bug
+//! (in the parser, or in its documentation).
+
+use crate::ondisk::*;
+
+/// `# Invariants` of [`Superblock`], and what its methods promise for in-range arguments.
+pub fn superblock(sb: &Superblock) {
+    let bs = BLOCK_SIZE as u64;
+    assert_eq!(sb.magic, MAGIC);
+    assert!(sb.rev_level <= DYNAMIC_REV);
+    assert_eq!(sb.first_data_block, 0);
+    assert!(sb.blocks_count > 0);
+    assert!(sb.blocks_per_group > 0 && sb.blocks_per_group <= MAX_PER_GROUP);
+    assert!(sb.inodes_per_group > 0 && sb.inodes_per_group <= MAX_PER_GROUP);
+    assert!(sb.inode_size.is_power_of_two());
+    assert!((GOOD_OLD_INODE_SIZE..=BLOCK_SIZE as u16).contains(&sb.inode_size));
+    if sb.rev_level == GOOD_OLD_REV {
+        assert_eq!(sb.inode_size, GOOD_OLD_INODE_SIZE);
+        assert_eq!(sb.first_ino, GOOD_OLD_FIRST_INO);
+        assert_eq!(sb.feature_compat | sb.feature_ro_compat | sb.feature_incompat, 0);
+    }
+    assert_eq!(sb.feature_incompat & !INCOMPAT_SUPP, 0, "unknown INCOMPAT accepted");
+
+    // Geometry.
+    let gc = sb.group_count();
+    assert!(gc >= 1);
+    assert_eq!(
+        u64::from(gc),
+        u64::from(sb.blocks_count).div_ceil(u64::from(sb.blocks_per_group)),
+        "group_count"
+    );
+    assert_eq!(
+        u64::from(sb.inodes_count),
+        u64::from(sb.inodes_per_group) * u64::from(gc),
+        "inodes_count != inodes_per_group * group_count"
+    );
+    assert!(GOOD_OLD_FIRST_INO <= sb.first_ino && sb.first_ino <= sb.inodes_count);
+    assert_eq!(
+        sb.inodes_per_block() as u64 * u64::from(sb.inode_size),
+        bs,
+        "inodes_per_block"
+    );
+    assert!(sb.inodes_per_group >= sb.inodes_per_block());
+    assert_eq!(
+        u64::from(sb.inode_table_blocks()),
+        (u64::from(sb.inodes_per_group) * u64::from(sb.inode_size)).div_ceil(bs)
+    );
+    // Each (full) group has room for the superblock copy, descriptors, bitmaps and table.
+    assert!(sb.blocks_per_group > sb.inode_table_blocks() + 3);
+    // The descriptor table lies inside the filesystem.
+    assert_eq!(sb.gdt_blocks(), gc.div_ceil(DESC_PER_BLOCK));
+    assert!(1 + u64::from(sb.gdt_blocks()) <= u64::from(sb.blocks_count));
+
+    // Groups: first, last and one past the end.
+    for g in [0, gc / 2, gc - 1] {
+        group_geometry(sb, g);
+    }
+    assert!(sb.group_first_block(gc).is_err());
+    assert!(sb.group_last_block(gc).is_err());
+    assert!(sb.group_desc_location(gc).is_err());
+    assert_eq!(sb.group_last_block(gc - 1).unwrap(), sb.blocks_count - 1);
+
+    // Inodes: both ends, the first usable one, and out of range.
+    for ino in [1, ROOT_INO.min(sb.inodes_count), sb.first_ino, sb.inodes_count] {
+        let loc = sb.locate_inode(ino).expect("locate_inode in range failed");
+        inode_loc(sb, ino, &loc);
+    }
+    assert!(sb.locate_inode(0).is_err());
+    if let Some(past) = sb.inodes_count.checked_add(1) {
+        assert!(sb.locate_inode(past).is_err());
+        assert!(!sb.is_usable_ino(past));
+    }
+    assert!(!sb.is_usable_ino(0));
+    assert!(sb.is_usable_ino(ROOT_INO));
+    assert!(sb.is_usable_ino(sb.first_ino));
+
+    // Block numbers.
+    assert_eq!(sb.check_block_nr(0), Ok(None));
+    assert!(sb.check_block_nr(sb.blocks_count).is_err());
+    if sb.blocks_count > 1 {
+        let last = sb.blocks_count - 1;
+        assert_eq!(sb.check_block_nr(last), Ok(Some(last)));
+        assert!(sb.check_extent(last, 1).is_ok());
+        assert!(sb.check_extent(last, 2).is_err());
+        assert!(sb.check_extent(1, last).is_ok());
+    }
+    assert!(sb.check_extent(1, 0).is_err());
+    assert!(sb.check_extent(0, 1).is_err());
+    assert!(sb.check_extent(u32::MAX, 2).is_err());
+
+    // Size and features.
+    assert!(sb.check_fits(u64::from(sb.blocks_count) * bs).is_ok());
+    assert!(sb.check_fits(u64::from(sb.blocks_count) * bs - 1).is_err());
+    assert_eq!(sb.check_writable().is_ok(), sb.unknown_ro_compat() == 0);
+    let name = sb.volume_name();
+    assert!(name.len() <= 16 && !name.contains(&0));
+}
+
+/// What [`Superblock::group_first_block`], [`Superblock::group_last_block`] and
+/// [`Superblock::group_desc_location`] promise for an existing group.
+pub fn group_geometry(sb: &Superblock, g: u32) {
+    let first = sb.group_first_block(g).expect("group_first_block in range");
+    let last = sb.group_last_block(g).expect("group_last_block in range");
+    assert!(first <= last && last < sb.blocks_count);
+    assert_eq!(u64::from(first), u64::from(g) * u64::from(sb.blocks_per_group));
+    assert!(last - first < sb.blocks_per_group);
+    let (blk, off) = sb.group_desc_location(g).expect("group_desc_location in range");
+    assert!(blk >= 1 && blk <= sb.gdt_blocks() && blk < sb.blocks_count);
+    assert!(off + GROUP_DESC_SIZE <= BLOCK_SIZE && off % GROUP_DESC_SIZE == 0);
+}
+
+/// `# Invariants` of [`GroupDesc`]: bitmaps and the whole inode table inside group `g`.
+pub fn group_desc(sb: &Superblock, g: u32, gd: &GroupDesc) {
+    let first = sb.group_first_block(g).unwrap();
+    let last = sb.group_last_block(g).unwrap();
+    let inside = |b: u64| u64::from(first) <= b && b <= u64::from(last);
+    assert!(inside(gd.block_bitmap.into()), "block bitmap outside its group");
+    assert!(inside(gd.inode_bitmap.into()), "inode bitmap outside its group");
+    let t = u64::from(gd.inode_table);
+    assert!(inside(t), "inode table outside its group");
+    assert!(
+        inside(t + u64::from(sb.inode_table_blocks()) - 1),
+        "inode table end outside its group"
+    );
+}
+
+/// What [`Superblock::locate_inode`] promises: the inode lies in its group's table.
+pub fn inode_loc(sb: &Superblock, ino: u32, loc: &InodeLoc) {
+    assert_eq!(loc.group, (ino - 1) / sb.inodes_per_group);
+    assert!(loc.group < sb.group_count());
+    assert!(loc.table_block < sb.inode_table_blocks(), "inode past its table");
+    assert_eq!(loc.size, usize::from(sb.inode_size));
+    assert!(loc.offset + loc.size <= BLOCK_SIZE, "inode crosses its block");
+    assert_eq!(loc.offset % loc.size, 0);
+    let index = u64::from(loc.table_block) * u64::from(sb.inodes_per_block())
+        + (loc.offset / loc.size) as u64;
+    assert_eq!(index, u64::from((ino - 1) % sb.inodes_per_group));
+}
+
+/// `# Invariants` of [`Inode`] and what its accessors promise.
+pub fn inode(sb: &Superblock, raw: &Inode) {
+    for t in [raw.atime, raw.ctime, raw.mtime] {
+        assert!(t.nsec < 1_000_000_000);
+    }
+    assert!(raw.perm() <= 0o7777);
+    assert!(usize::from(raw.extra_isize) + 128 <= usize::from(sb.inode_size));
+    let (major, minor) = raw.rdev();
+    assert!(major < 1 << 12 && minor < 1 << 20);
+    if raw.is_deleted() {
+        return;
+    }
+    let ft = raw.file_type().expect("accepted inode of unknown type");
+    assert!(raw.size < 1 << 63);
+    assert!(raw.links_count > 0);
+    if ft == FileType::Directory {
+        assert!(raw.size > 0 && raw.size % BLOCK_SIZE as u64 == 0);
+    }
+    if ft != FileType::Regular {
+        assert!(raw.size <= u64::from(u32::MAX));
+    }
+    if raw.file_acl != 0 {
+        assert!(sb.check_extent(raw.file_acl, 1).is_ok(), "bad file_acl accepted");
+    }
+    if raw.is_fast_symlink() {
+        assert_eq!(ft, FileType::Symlink);
+        if let Ok(t) = raw.fast_symlink_target() {
+            assert_eq!(t.len() as u64, raw.size);
+            assert!(!t.is_empty() && t.len() < N_BLOCKS * 4);
+        }
+    }
+}
+
+/// What [`BlockPath::new`] promises: indices in range, and the path leads back to `lblk`.
+pub fn block_path(lblk: u64, path: &BlockPath) {
+    const N: u64 = ADDR_PER_BLOCK as u64;
+    let idx = path.indices();
+    let idx = idx.as_slice();
+    assert_eq!(idx.len(), path.depth() + 1);
+    let i0 = idx[0] as usize;
+    match path.depth() {
+        0 => assert!(i0 < NDIR_BLOCKS),
+        1 => assert_eq!(i0, IND_BLOCK),
+        2 => assert_eq!(i0, DIND_BLOCK),
+        3 => assert_eq!(i0, TIND_BLOCK),
+        d => panic!("depth {d}"),
+    }
+    for &i in &idx[1..] {
+        assert!(i < ADDR_PER_BLOCK, "indirect index out of range");
+    }
+    let back = match *path {
+        BlockPath::Direct(n) => u64::from(n),
+        BlockPath::Indirect(n) => 12 + u64::from(n),
+        BlockPath::Double(a, b) => 12 + N + u64::from(a) * N + u64::from(b),
+        BlockPath::Triple(a, b, c) => {
+            12 + N + N * N + (u64::from(a) * N + u64::from(b)) * N + u64::from(c)
+        }
+    };
+    assert_eq!(back, lblk, "BlockPath does not lead back to its block");
+    let rem = path.leaf_remaining();
+    let table = if path.depth() == 0 { NDIR_BLOCKS as u32 } else { ADDR_PER_BLOCK };
+    assert!(rem >= 1 && rem <= table);
+    assert_eq!(rem, table - *idx.last().unwrap());
+}
+
+/// What [`contiguous_run`]/[`direct_run`] promise: `n` entries from `start` in a table of `end`
+/// entries (`entry(i)`), at most `max`, at least 1 unless `max` is 0, all holes or consecutive,
+/// and the run does not stop early.
+pub fn run(entry: impl Fn(u32) -> u32, start: u32, end: u32, max: u32, n: u32) {
+    if max == 0 {
+        assert_eq!(n, 0);
+        return;
+    }
+    assert!(start < end);
+    let limit = (end - start).min(max);
+    assert!(n >= 1 && n <= limit, "run of {n} outside 1..={limit}");
+    let first = entry(start);
+    let want = |k: u32| if first == 0 { Some(0) } else { first.checked_add(k) };
+    for k in 0..n {
+        assert_eq!(Some(entry(start + k)), want(k), "run not contiguous at +{k}");
+    }
+    if n < limit {
+        assert_ne!(Some(entry(start + n)), want(n), "run stopped early");
+    }
+}
+
+/// What [`DirIter`] promises of one entry: inside the block, `rec_len` rules, a valid name.
+pub fn dir_entry(sb: &Superblock, block: &[u8], e: &DirEntry<'_>) {
+    let rec = usize::from(e.rec_len);
+    assert!(rec >= DIRENT_MIN && rec % 4 == 0);
+    assert!(e.offset % 4 == 0);
+    assert!(e.offset + rec <= BLOCK_SIZE, "entry crosses the block end");
+    assert!(rec >= (DIRENT_HEADER + e.name.len()).next_multiple_of(4));
+    assert!(!e.name.is_empty() && e.name.len() <= NAME_LEN);
+    assert!(!e.name.iter().any(|&b| b == 0 || b == b'/'));
+    let at = e.offset + DIRENT_HEADER;
+    assert_eq!(&block[at..at + e.name.len()], e.name, "name is not the block's bytes");
+    assert!(e.inode != 0 && e.inode <= sb.inodes_count);
+    if !sb.has_filetype() {
+        assert_eq!(e.file_type, FT_UNKNOWN);
+    }
+}
+
+/// Runs [`dir_entries`] over `block` to its end, checking each entry and the iterator's
+/// promises (entries in order, not overlapping, ending after an error). Returns the entries'
+/// (inode, name) and whether the block was corrupt.
+pub fn dir_block<'a>(sb: &Superblock, block: &'a [u8]) -> (Vec<(u32, &'a [u8])>, bool) {
+    let mut it = dir_entries(sb, block);
+    let mut out = Vec::new();
+    let mut next_min = 0;
+    let mut corrupt = false;
+    let mut steps = 0;
+    while let Some(r) = it.next() {
+        steps += 1;
+        assert!(steps <= BLOCK_SIZE / DIRENT_MIN + 1, "directory iterator does not end");
+        match r {
+            Ok(e) => {
+                assert_eq!(block.len(), BLOCK_SIZE);
+                dir_entry(sb, block, &e);
+                assert!(e.offset >= next_min, "entries overlap or go back");
+                next_min = e.offset + usize::from(e.rec_len);
+                out.push((e.inode, e.name));
+            }
+            Err(_) => {
+                corrupt = true;
+                assert!(it.offset() < BLOCK_SIZE || block.len() != BLOCK_SIZE);
+                break;
+            }
+        }
+    }
+    assert!(it.next().is_none(), "directory iterator goes on after its end");
+    (out, corrupt)
+}

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The fuzz targets, one per structure plus a whole-image one, each `fn(&[u8])` that returns
+//! normally on any input unless `ondisk.rs` has a bug (a panic, an overflow, an out-of-range
+//! index or a broken documented invariant, see [`crate::check`]). Input formats (all integers
+//! little-endian; "sb" is the 1024-byte superblock as at byte 1024 of the device):
+//!
+//! | target | input |
+//! |---|---|
+//! | `superblock` | sb |
+//! | `group_desc` | sb, group: u32, descriptor table block |
+//! | `inode` | sb, ino: u32, inode table block |
+//! | `dir` | sb, directory block |
+//! | `blockmap` | sb, i_block: 15 × u32, lblk: u64, max: u32, then a [`Sparse`] device |
+//! | `image` | a [`Sparse`] device: mount, then walk the tree ([`crate::walk`]) |
+//!
+//! The `encode_*` functions make inputs (the seed maker uses them on `mke2fs` images).
+
+use crate::check;
+use crate::dev::Sparse;
+use crate::ondisk::*;
+use crate::walk::{self, Mounted};
+
+/// The targets by name, for replaying inputs.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("superblock", superblock),
+    ("group_desc", group_desc),
+    ("inode", inode),
+    ("dir", dir),
+    ("blockmap", blockmap),
+    ("image", image),
+];
+
+fn split_u32(data: &[u8]) -> Option<(u32, &[u8])> {
+    let (h, rest) = data.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*h), rest))
+}
+
+fn split_sb(data: &[u8]) -> Option<(Superblock, &[u8])> {
+    let sb = Superblock::parse(data).ok()?;
+    check::superblock(&sb);
+    Some((sb, data.get(SUPERBLOCK_SIZE..)?))
+}
+
+/// The superblock parser and every method of an accepted superblock.
+pub fn superblock(data: &[u8]) {
+    if let Ok(sb) = Superblock::parse(data) {
+        check::superblock(&sb);
+        let mid = sb.group_count() / 3;
+        check::group_geometry(&sb, mid);
+    }
+}
+
+/// A group descriptor table block, for the given group and for every group it holds.
+pub fn group_desc(data: &[u8]) {
+    let Some((sb, rest)) = split_sb(data) else { return };
+    let Some((group, block)) = split_u32(rest) else { return };
+    let try_group = |g: u32| {
+        if let Ok(gd) = GroupDesc::parse(&sb, g, block) {
+            check::group_desc(&sb, g, &gd);
+        }
+    };
+    try_group(group);
+    let base = (group % sb.group_count()) / DESC_PER_BLOCK * DESC_PER_BLOCK;
+    for g in base..sb.group_count().min(base + DESC_PER_BLOCK) {
+        try_group(g);
+    }
+}
+
+/// An inode table block: inode `ino` where `locate_inode` puts it, and every inode slot of it.
+pub fn inode(data: &[u8]) {
+    let Some((sb, rest)) = split_sb(data) else { return };
+    let Some((ino, block)) = split_u32(rest) else { return };
+    let check_one = |raw: &Inode| {
+        check::inode(&sb, raw);
+        if !raw.is_deleted() && raw.file_type() == Ok(FileType::Symlink) && !raw.is_fast_symlink()
+        {
+            if let Ok(t) = raw.slow_symlink_target(block) {
+                assert_eq!(t.len() as u64, raw.size);
+            }
+        }
+        let _ = raw.fast_symlink_target();
+    };
+    if let Ok(loc) = sb.locate_inode(ino) {
+        check::inode_loc(&sb, ino, &loc);
+        if let Ok(raw) = Inode::from_table_block(&sb, &loc, block) {
+            check_one(&raw);
+        }
+    }
+    let size = usize::from(sb.inode_size);
+    for k in 0..sb.inodes_per_block() as usize {
+        if let Some(slot) = block.get(k * size..) {
+            if let Ok(raw) = Inode::parse(&sb, slot) {
+                check_one(&raw);
+            }
+        }
+    }
+}
+
+/// A directory block, as given and as exactly one block (zero-padded or cut).
+pub fn dir(data: &[u8]) {
+    let Some((sb, block)) = split_sb(data) else { return };
+    check::dir_block(&sb, block);
+    let mut full = [0u8; BLOCK_SIZE];
+    let n = block.len().min(BLOCK_SIZE);
+    full[..n].copy_from_slice(&block[..n]);
+    check::dir_block(&sb, &full);
+}
+
+/// Size of the `blockmap` header after the superblock.
+pub const BLOCKMAP_HEADER: usize = N_BLOCKS * 4 + 8 + 4;
+
+/// A regular file with the given `i_block`, as the only fields that matter to the block map.
+pub fn file_inode(sb: &Superblock, i_block: &[u8; N_BLOCKS * 4]) -> Option<Inode> {
+    use inode_off::*;
+    let mut raw = vec![0u8; usize::from(sb.inode_size)];
+    raw[I_MODE..I_MODE + 2].copy_from_slice(&0o100644u16.to_le_bytes());
+    raw[I_LINKS_COUNT..I_LINKS_COUNT + 2].copy_from_slice(&1u16.to_le_bytes());
+    raw[I_SIZE..I_SIZE + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    raw[I_BLOCK..I_BLOCK + N_BLOCKS * 4].copy_from_slice(i_block);
+    let inode = Inode::parse(sb, &raw).ok()?;
+    assert_eq!(&inode.block.map(u32::to_le_bytes).concat()[..], &i_block[..]);
+    Some(inode)
+}
+
+/// One block map lookup, walking the indirect blocks held by the sparse device.
+pub fn blockmap(data: &[u8]) {
+    let Some((sb, rest)) = split_sb(data) else { return };
+    let Some((head, rest)) = rest.split_first_chunk::<BLOCKMAP_HEADER>() else { return };
+    let (i_block, tail) = head.split_first_chunk::<{ N_BLOCKS * 4 }>().unwrap();
+    let lblk = u64::from_le_bytes(tail[..8].try_into().unwrap());
+    let max = u32::from_le_bytes(tail[8..12].try_into().unwrap());
+    let Some(dev) = Sparse::parse(rest) else { return };
+    let Some(raw) = file_inode(&sb, i_block) else { return };
+    let m = Mounted { sb, groups: Vec::new() };
+    // The lookup itself, then the same place as a path, and the run functions at the edges.
+    let _ = m.lookup_run(&dev, &raw, lblk, max);
+    if let Ok(path) = BlockPath::new(lblk) {
+        check::block_path(lblk, &path);
+    } else {
+        assert!(lblk >= MAX_MAPPED_BLOCKS);
+    }
+    for start in [0, lblk as u32 % NDIR_BLOCKS as u32, NDIR_BLOCKS as u32 - 1] {
+        if let Ok(n) = direct_run(&raw.block, start, max) {
+            check::run(|k| raw.block[k as usize], start, NDIR_BLOCKS as u32, max, n);
+        }
+    }
+    assert!(direct_run(&raw.block, NDIR_BLOCKS as u32, 1).is_err());
+    assert!(indirect_entry(&[0; BLOCK_SIZE], ADDR_PER_BLOCK).is_err());
+}
+
+/// A whole (sparse) image: mount as `fill_super` does, then walk the tree.
+pub fn image(data: &[u8]) {
+    let Some(dev) = Sparse::parse(data) else { return };
+    if let Ok(m) = walk::mount(&dev) {
+        m.walk(&dev, &mut |_| {});
+    }
+}
+
+/// A `group_desc` input.
+pub fn encode_group_desc(sb: &[u8], group: u32, block: &[u8]) -> Vec<u8> {
+    [&sb[..SUPERBLOCK_SIZE], &group.to_le_bytes(), block].concat()
+}
+
+/// An `inode` input.
+pub fn encode_inode(sb: &[u8], ino: u32, block: &[u8]) -> Vec<u8> {
+    [&sb[..SUPERBLOCK_SIZE], &ino.to_le_bytes(), block].concat()
+}
+
+/// A `dir` input.
+pub fn encode_dir(sb: &[u8], block: &[u8]) -> Vec<u8> {
+    [&sb[..SUPERBLOCK_SIZE], block].concat()
+}
+
+/// A `blockmap` input; `sparse` is [`Sparse::encode`]'s output.
+pub fn encode_blockmap(sb: &[u8], i_block: &[u32; N_BLOCKS], lblk: u64, max: u32, sparse: &[u8]) -> Vec<u8> {
+    let mut v = sb[..SUPERBLOCK_SIZE].to_vec();
+    for b in i_block {
+        v.extend_from_slice(&b.to_le_bytes());
+    }
+    v.extend_from_slice(&lblk.to_le_bytes());
+    v.extend_from_slice(&max.to_le_bytes());
+    v.extend_from_slice(sparse);
+    v
+}
