@@ -3,7 +3,7 @@
 # Entry points.  The kernel build itself happens outside the checkout, in
 # $(XIPDAX_BUILD) (default ~/.cache/xipdax); see README.md.
 
-.PHONY: all demo check build setup vm-run bench clean-build
+.PHONY: all demo check build setup vm-run bench clean-build fuzz
 
 all: build
 
@@ -30,3 +30,8 @@ bench:
 # Forget the kernel build (the next build starts from scratch).
 clean-build:
 	scripts/clean-build
+
+# The on-disk parser on the host: property tests, then FUZZ_SECONDS (default 600) of
+# libFuzzer per target (scripts/host-fuzz; make check runs a bounded pass).
+fuzz:
+	scripts/host-fuzz

@@ -512,7 +512,7 @@ fn unhex(s: &str) -> Vec<u8> {
         .filter(u8::is_ascii_hexdigit)
         .collect();
     digits
-        .chunks(2)
+        .chunks_exact(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
         .collect()
 }

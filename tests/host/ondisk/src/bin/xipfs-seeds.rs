@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `xipfs-seeds OUTDIR IMAGE...`: makes the fuzz targets' seed inputs from real images (made
+//! `xipfs-seeds OUTDIR [--regressions DIR] IMAGE...`: makes the fuzz targets' seed inputs from real images (made
 //! with `mke2fs -d` by scripts/host-fuzz), one directory per target under OUTDIR. It mounts and
 //! walks each image with the harness ([`walk`]), recording the blocks each step reads: the
 //! superblock, each descriptor table block, the inode table block of each inode reached, each
 //! directory block, the indirect blocks behind each extent lookup, and for `image` every
 //! metadata block the walk read (as a sparse device). Fails if an image does not mount or walk
-//! cleanly: the seeds are meant to be valid filesystems.
+//! cleanly: the seeds are meant to be valid filesystems. With `--regressions DIR`, also
+//! decodes the committed regression inputs `DIR/TARGET/NAME.hex` (hex digits, `#` comments)
+//! into `OUTDIR/TARGET/regression-NAME`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -118,13 +120,54 @@ fn seeds(out: &Path, path: &Path) -> Result<usize, String> {
     Ok(n)
 }
 
+/// Hex digits to bytes; lines starting with `#` are comments.
+pub fn unhex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.bytes())
+        .filter(u8::is_ascii_hexdigit)
+        .collect();
+    digits
+        .chunks_exact(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
+fn regressions(out: &Path, dir: &Path) -> usize {
+    let mut n = 0;
+    for (target, _) in TARGETS {
+        let Ok(entries) = fs::read_dir(dir.join(target)) else { continue };
+        for e in entries {
+            let path = e.expect("readdir").path();
+            if path.extension().is_some_and(|x| x == "hex") {
+                let data = unhex(&fs::read_to_string(&path).expect("read regression"));
+                let name = format!("regression-{}", path.file_stem().unwrap().to_string_lossy());
+                write(out, target, &name, &data);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 fn main() {
-    let args: Vec<PathBuf> = env::args_os().skip(1).map(PathBuf::from).collect();
+    let mut args: Vec<PathBuf> = env::args_os().skip(1).map(PathBuf::from).collect();
+    let mut regs = None;
+    if args.len() > 2 && args[1].as_os_str() == "--regressions" {
+        regs = Some(args.remove(2));
+        args.remove(1);
+    }
     let Some((out, images)) = args.split_first().filter(|(_, i)| !i.is_empty()) else {
-        eprintln!("usage: xipfs-seeds OUTDIR IMAGE...");
+        eprintln!("usage: xipfs-seeds OUTDIR [--regressions DIR] IMAGE...");
         process::exit(2);
     };
     let mut total = 0;
+    if let Some(dir) = regs {
+        let n = regressions(out, &dir);
+        eprintln!("xipfs-seeds: {n} regression inputs from {}", dir.display());
+        total += n;
+    }
     for img in images {
         match seeds(out, img) {
             Ok(n) => total += n,
