@@ -12,6 +12,17 @@ use xipfs_ondisk_host::check;
 use xipfs_ondisk_host::ondisk::*;
 use xipfs_ondisk_host::targets;
 
+/// Failures are reported, not written into the checkout (proptest's `proptest-regressions/`).
+/// `PROPTEST_CASES` sets the number of cases per property (default 2048: a few seconds).
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok());
+    ProptestConfig {
+        cases: cases.unwrap_or(2048),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 fn put16(b: &mut [u8], off: usize, v: u16) {
     b[off..off + 2].copy_from_slice(&v.to_le_bytes());
 }
@@ -46,7 +57,10 @@ fn gen_sb() -> impl Strategy<Value = GenSb> {
         .prop_flat_map(|(rev0, isz_log, groups)| {
             let inode_size: u16 = if rev0 { 128 } else { 128 << isz_log };
             let ipb = 4096 / u32::from(inode_size);
-            (Just((rev0, inode_size, groups)), ipb..=MAX_PER_GROUP)
+            // Leave room in a group for the table and 4 more blocks.
+            let max_ipg = MAX_PER_GROUP.min((MAX_PER_GROUP - 4) * (4096 / u32::from(inode_size)));
+            // At least 11 inodes in all (first_ino), so at least 11 per group.
+            (Just((rev0, inode_size, groups)), ipb.max(GOOD_OLD_FIRST_INO)..=max_ipg)
         })
         .prop_flat_map(|((rev0, inode_size, groups), ipg)| {
             let itb = (ipg * u32::from(inode_size)).div_ceil(4096);
@@ -122,6 +136,8 @@ fn mutations(len: usize, n: usize) -> impl Strategy<Value = Vec<(usize, u8)>> {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn superblock_round_trip(g in gen_sb()) {
         let sb = Superblock::parse(&g.bytes).expect("valid superblock refused");
@@ -148,8 +164,12 @@ proptest! {
     }
 
     #[test]
-    fn superblock_unknown_incompat_refused(g in gen_sb(), bit in 0u32..32) {
-        prop_assume!(g.rev == DYNAMIC_REV && (1 << bit) & INCOMPAT_SUPP == 0);
+    fn superblock_unknown_incompat_refused(g in gen_sb(), bit in 0u32..31) {
+        // Every bit but INCOMPAT_FILETYPE's; revision 0 has no feature fields.
+        let bit = if bit >= INCOMPAT_FILETYPE.trailing_zeros() { bit + 1 } else { bit };
+        if g.rev != DYNAMIC_REV {
+            return Ok(());
+        }
         let mut b = g.bytes.clone();
         put32(&mut b, sb_off::S_FEATURE_INCOMPAT, g.incompat | 1 << bit);
         prop_assert_eq!(Superblock::parse(&b), Err(SbError::IncompatFeatures(1 << bit)));
@@ -190,6 +210,8 @@ proptest! {
 // Group descriptors.
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn group_desc_round_trip(g in gen_sb(), pick in any::<u32>(), at in any::<[u32; 3]>(),
                              counts in any::<[u16; 3]>(), junk in any::<u8>()) {
@@ -217,12 +239,43 @@ proptest! {
                         (counts[0], counts[1], counts[2]));
         // One block past the table's end, or before the group, is refused.
         let mut bad = block.clone();
-        put32(&mut bad, off + BG_INODE_TABLE, last - itb + 2);
+        put32(&mut bad, off + BG_INODE_TABLE, last + 2 - itb);
         prop_assert!(GroupDesc::parse(&sb, group, &bad).is_err());
         if first > 0 {
             put32(&mut bad, off + BG_INODE_TABLE, it);
             put32(&mut bad, off + BG_BLOCK_BITMAP, first - 1);
             prop_assert!(GroupDesc::parse(&sb, group, &bad).is_err());
+        }
+    }
+
+    /// Documents a gap between `Superblock`'s stated invariant ("each group has room for its
+    /// bitmaps and inode table") and what `parse` checks: only full groups are known to have
+    /// room; a last group of one block is accepted by `Superblock::parse` today. Such an image
+    /// (mke2fs never makes one) must then be refused at mount by `GroupDesc::parse` of that
+    /// group (EUCLEAN), as ext2's `ext2_check_descriptors()` refuses it, unless the whole
+    /// inode table is one block and shares it with both bitmaps (accepted: see the report on
+    /// overlapping group metadata, `regressions/group_desc/known-*.hex`). Holds whether or not
+    /// `Superblock::parse` later refuses short last groups.
+    #[test]
+    fn short_last_group(g in gen_sb(), at in any::<[u32; 3]>()) {
+        prop_assume!(g.groups >= 2);
+        let mut b = g.bytes.clone();
+        let blocks = (g.groups - 1) * g.blocks_per_group + 1; // the last group: one block
+        put32(&mut b, sb_off::S_BLOCKS_COUNT, blocks);
+        let Ok(sb) = Superblock::parse(&b) else { return Ok(()) };
+        check::superblock(&sb);
+        let last = sb.group_count() - 1;
+        prop_assert_eq!(sb.group_first_block(last), sb.group_last_block(last));
+        let first = sb.group_first_block(last).unwrap();
+        let (_, off) = sb.group_desc_location(last).unwrap();
+        let mut block = vec![0u8; BLOCK_SIZE];
+        let v = [first + at[0] % 2, first + at[1] % 2, first + at[2] % 2];
+        put32(&mut block, off + gd_off::BG_BLOCK_BITMAP, v[0]);
+        put32(&mut block, off + gd_off::BG_INODE_BITMAP, v[1]);
+        put32(&mut block, off + gd_off::BG_INODE_TABLE, v[2]);
+        if GroupDesc::parse(&sb, last, &block).is_ok() {
+            prop_assert_eq!(sb.inode_table_blocks(), 1);
+            prop_assert_eq!(v, [first; 3]);
         }
     }
 
@@ -241,6 +294,8 @@ const TYPES: [u16; 7] = [0o100000, 0o040000, 0o120000, 0o020000, 0o060000, 0o010
 const FTS: [u8; 7] = [FT_REG_FILE, FT_DIR, FT_SYMLINK, FT_CHRDEV, FT_BLKDEV, FT_FIFO, FT_SOCK];
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn inode_round_trip(g in gen_sb(), t in 0usize..7, perm in 0u16..0o10000,
                         ids in any::<[u16; 4]>(), size in any::<[u32; 2]>(),
@@ -362,6 +417,8 @@ fn table(len: usize) -> impl Strategy<Value = Vec<u32>> {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn block_path(lblk in lblk_strategy()) {
         match BlockPath::new(lblk) {
@@ -425,11 +482,13 @@ proptest! {
 
 /// Used entries (inode, name, type) with unused records between some of them.
 fn dir_listing() -> impl Strategy<Value = Vec<(u32, Vec<u8>, u8, usize)>> {
-    let name = vec(any::<u8>().prop_filter("no / or NUL", |b| *b != 0 && *b != b'/'), 1..=255);
+    let name = vec(any::<u8>().prop_map(|b| if b == 0 || b == b'/' { b'_' } else { b }), 1..=255);
     vec((1u32.., name, 0u8..8, prop_oneof![4 => Just(0usize), 1 => 1usize..6]), 0..40)
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn dir_round_trip(g in gen_sb(), listing in dir_listing()) {
         let sb = Superblock::parse(&g.bytes).unwrap();
@@ -440,7 +499,7 @@ proptest! {
         for (ino, name, ft, slack) in listing {
             let ino = 1 + ino % sb.inodes_count;
             let rec = (DIRENT_HEADER + name.len()).next_multiple_of(4) + 4 * slack;
-            if off + rec + DIRENT_MIN > BLOCK_SIZE {
+            if off + rec + 2 * DIRENT_MIN > BLOCK_SIZE {
                 break;
             }
             use dirent_off::*;
