@@ -21,6 +21,7 @@
 use kernel::{c_str, fs, prelude::*, types::ARef};
 
 mod blockmap;
+mod claims;
 mod dir;
 mod inode;
 pub mod ondisk;
