@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! KUnit suite `xipfs_ondisk`: the on-disk format parsers on crafted buffers and on bytes of a
-//! real `mke2fs` image. Each case keeps at most two 4096-byte blocks on the stack.
+//! real `mke2fs` image; the filesystem's block-map walk (`blockmap::walk`) and claim map
+//! (`claims`) on in-memory images, with cross-linked block maps. Each case keeps at most two
+//! 4096-byte blocks on the stack (the walk's buffer is on the heap).
 
 use crate::{
     blockmap::{walk, BlockSource, WalkError},
@@ -1287,7 +1289,6 @@ fn claim_map(t: &mut Test) {
         return;
     };
     let data = |ino, lblk| Owner::Data { ino, lblk };
-    kunit_expect_eq!(t, claims.len(), 12);
     kunit_expect_eq!(t, claims.owner(0), None);
     kunit_expect_eq!(t, claims.claim(0, data(1, 0)), Ok(()));
     kunit_expect_eq!(t, claims.claim(0, data(1, 0)), Ok(()));
