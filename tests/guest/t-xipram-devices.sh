@@ -20,6 +20,10 @@ run rmmod xipram
 modinfo xipram >/tmp/modinfo
 grep -q 'parm:.*nr_devices:.*Number of devices' /tmp/modinfo || { cat /tmp/modinfo; fail "modinfo: nr_devices"; }
 grep -q 'parm:.*size_mib:.*Size of each device in MiB' /tmp/modinfo || { cat /tmp/modinfo; fail "modinfo: size_mib"; }
+# Their C types (the parmtype tags): size_mib is a u64, parsed by param_ops_ullong.
+modinfo -F parmtype xipram >/tmp/parmtype
+grep -qx 'size_mib:ullong' /tmp/parmtype || { cat /tmp/parmtype; fail "modinfo: size_mib is not an ullong"; }
+grep -qx 'nr_devices:uint' /tmp/parmtype || { cat /tmp/parmtype; fail "modinfo: nr_devices is not a uint"; }
 
 # Several devices of a given size; each is independent.
 run modprobe xipram nr_devices=3 size_mib=5
