@@ -45,7 +45,10 @@ use crate::{
     error::{code::*, from_err_ptr, Error, Result},
     sync::Arc,
 };
-use core::ptr::NonNull;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 /// The operations of a DAX device, implemented by its driver.
 ///
@@ -80,6 +83,8 @@ pub trait Operations: Send + Sync + Sized + 'static {
 pub struct Device<T: Operations> {
     dax: NonNull<bindings::dax_device>,
     data: Arc<T>,
+    /// Set once `kill_dax` has returned.
+    killed: AtomicBool,
 }
 
 // SAFETY: The `dax_device` may be used and released from any thread, and `T: Send + Sync`.
@@ -108,6 +113,7 @@ impl<T: Operations> Device<T> {
         Ok(Self {
             dax: NonNull::new(dax).ok_or(ENOMEM)?,
             data,
+            killed: AtomicBool::new(false),
         })
     }
 
@@ -122,12 +128,16 @@ impl<T: Operations> Device<T> {
     }
 
     /// Kills the device: from now on `dax_direct_access` and `dax_zero_page_range` fail with
-    /// `-ENXIO`, and no callback is running any more when this returns. Calling it again is
-    /// harmless.
+    /// `-ENXIO`, and no callback is running any more when this returns. Calling it again does
+    /// nothing (and does not wait for another SRCU grace period).
     pub(crate) fn kill(&self) {
+        if self.killed.load(Ordering::Acquire) {
+            return;
+        }
         // SAFETY: `self.dax` is live by the type invariant. `kill_dax` may be called more than
-        // once.
+        // once (by racing callers that both saw `killed` false).
         unsafe { bindings::kill_dax(self.dax.as_ptr()) };
+        self.killed.store(true, Ordering::Release);
     }
 
     /// Calls [`Operations::direct_access`] through the same path a filesystem uses
@@ -321,12 +331,100 @@ fn pfn_of(pfn: bindings::pfn_t) -> usize {
 
 impl<T: Operations> Drop for Device<T> {
     fn drop(&mut self) {
-        // SAFETY: `self.dax` is live by the type invariant. `kill_dax` waits (SRCU) for
-        // callbacks in progress, after which none can start, so `self.data` may be dropped
-        // after `put_dax`.
-        unsafe {
-            bindings::kill_dax(self.dax.as_ptr());
-            bindings::put_dax(self.dax.as_ptr());
+        // `kill` waits (SRCU) for callbacks in progress, after which none can start, so
+        // `self.data` may be dropped after `put_dax`.
+        self.kill();
+        // SAFETY: `self.dax` is live by the type invariant; this drops our reference.
+        unsafe { bindings::put_dax(self.dax.as_ptr()) };
+    }
+}
+
+/// KUnit suite `rust_dax`: what the callbacks answer when `fs/dax.c` calls them, including in
+/// the window where the device is being killed (which no public entry point can reach, since
+/// `dax_direct_access` checks that the device is alive before calling).
+#[cfg(CONFIG_KUNIT)]
+mod tests {
+    use super::*;
+    use crate::{
+        alloc::flags::{GFP_KERNEL, __GFP_ZERO},
+        contig_pages::{ContigPages, PAGE_SIZE},
+        kunit_expect, kunit_expect_eq,
+        kunit_suite::Test,
+    };
+
+    /// Two pages; page 1 reports a media error.
+    struct Ram(ContigPages);
+
+    impl Operations for Ram {
+        fn direct_access(&self, pgoff: u64, nr: usize) -> Result<DirectRange<'_>> {
+            match pgoff {
+                0 => self.0.direct(0, nr.min(1)),
+                1 => Err(Error::from_errno(-(bindings::EHWPOISON as i32))),
+                _ => Err(ERANGE),
+            }
+        }
+        fn zero_page_range(&self, pgoff: u64, nr: usize) -> Result {
+            self.0.zero(usize::try_from(pgoff)? * PAGE_SIZE, nr * PAGE_SIZE)
         }
     }
+
+    /// Calls the `direct_access` callback as `fs/dax.c` would: (return value, kaddr, pfn).
+    fn call(dev: &Device<Ram>, pgoff: usize, nr: isize) -> (isize, usize, usize) {
+        let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
+        let mut pfn = bindings::pfn_t { val: 0 };
+        // SAFETY: `dev` was made by `Device::new` and is not dropped; the out-pointers are
+        // valid. Calling the callback directly is what `dax_direct_access` does (which also
+        // holds the DAX SRCU read lock: not needed here, as nothing kills the device
+        // concurrently).
+        let ret = unsafe {
+            Device::<Ram>::direct_access_callback(
+                dev.as_raw(),
+                pgoff,
+                nr,
+                bindings::dax_access_mode_DAX_ACCESS,
+                &mut kaddr,
+                &mut pfn,
+            )
+        };
+        (ret, kaddr as usize, pfn_of(pfn))
+    }
+
+    fn callbacks(t: &mut Test) {
+        let dev = ContigPages::alloc(1, GFP_KERNEL | __GFP_ZERO)
+            .map_err(Error::from)
+            .and_then(|p| Arc::new(Ram(p), GFP_KERNEL).map_err(Error::from))
+            .and_then(Device::new);
+        let Ok(dev) = dev else {
+            kunit_expect!(t, false, "no device");
+            return;
+        };
+        let Ok(page0) = dev.data().0.direct(0, 1) else {
+            kunit_expect!(t, false, "no page 0");
+            return;
+        };
+        let want = (1, page0.kaddr() as usize, page0.pfn());
+        // The address and pfn handed out are the memory's; 0 pages asks whether it exists.
+        kunit_expect_eq!(t, call(&dev, 0, 1), want);
+        kunit_expect_eq!(t, call(&dev, 0, 0), want);
+        kunit_expect_eq!(t, call(&dev, 0, -1).0, EINVAL.to_errno() as isize);
+        kunit_expect_eq!(t, call(&dev, 2, 1).0, ERANGE.to_errno() as isize);
+        // A media error is reported as EIO, so that `fs/dax.c` never asks for a recovery write
+        // (there is no `recovery_write` operation).
+        kunit_expect_eq!(t, call(&dev, 1, 1).0, EIO.to_errno() as isize);
+
+        // Once `kill_dax` has cleared DAXDEV_ALIVE, a callback that was already on its way (it
+        // passed `dax_alive()`) finds no private data: ENXIO, not a NULL dereference.
+        dev.kill();
+        kunit_expect_eq!(t, call(&dev, 0, 1).0, ENXIO.to_errno() as isize);
+        // SAFETY: As in `call`.
+        let zeroed = unsafe { Device::<Ram>::zero_page_range_callback(dev.as_raw(), 0, 1) };
+        kunit_expect_eq!(t, zeroed, ENXIO.to_errno());
+        // The entry points of `fs/dax.c` refuse a dead device before calling.
+        kunit_expect_eq!(t, dev.direct_access(0, 1).err(), Some(ENXIO));
+        kunit_expect_eq!(t, dev.zero_page_range(0, 1), Err(ENXIO));
+        // Killing again is harmless; dropping the device after a kill too.
+        dev.kill();
+    }
+
+    crate::kunit_test_suite!(rust_dax, [callbacks]);
 }
