@@ -4,7 +4,15 @@
 //! the module loads.
 
 use super::*;
-use kernel::{c_str, kunit_expect, kunit_expect_eq, kunit_suite::Test, str::CStr};
+use kernel::{
+    c_str, kunit_expect, kunit_expect_eq,
+    kunit_suite::Test,
+    new_condvar, new_mutex,
+    str::CStr,
+    sync::{CondVar, CondVarTimeoutResult, Mutex},
+    time::msecs_to_jiffies,
+    workqueue,
+};
 
 /// Memory of `nr_pages` in runs of at most `2^order` pages, or a failed test.
 fn memory(t: &mut Test, nr_pages: usize, order: u32) -> Option<Memory> {
@@ -171,7 +179,7 @@ const TEST_PREFIX: &str = "xipramkt";
 const TEST_NAMES: [&CStr; 3] = [c_str!("xipramkt0"), c_str!("xipramkt1"), c_str!("xipramkt2")];
 
 fn exist(names: &[&CStr]) -> [bool; 3] {
-    core::array::from_fn(|i| names.get(i).is_some_and(|n| bio::block_device_exists(n)))
+    core::array::from_fn(|i| names.get(i).is_some_and(|n| bio::BlockDeviceRef::find(n).is_some()))
 }
 
 /// Devices are created all or none: when the memory of the last device cannot be had, no
@@ -210,6 +218,71 @@ fn create_all_or_nothing(t: &mut Test) {
     kunit_expect_eq!(t, exist(&TEST_NAMES), [false; 3]);
 }
 
+/// Set by a worker when it has dropped the disks it was given.
+#[pin_data]
+struct Dropped {
+    #[pin]
+    done: Mutex<bool>,
+    #[pin]
+    cv: CondVar,
+}
+
+/// Waits up to `ms` milliseconds for `d.done`; returns it.
+fn wait_dropped(d: &Dropped, ms: u32) -> bool {
+    let mut done = d.done.lock();
+    let mut left = msecs_to_jiffies(ms);
+    while !*done {
+        match d.cv.wait_interruptible_timeout(&mut done, left) {
+            CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+            _ => break,
+        }
+    }
+    *done
+}
+
+/// Dropping a disk that someone still holds (here a reference from a lookup, as an opener or
+/// a mounted filesystem would hold it) deletes it at once but returns, and releases the
+/// memory, only once that last reference is gone: so the memory is never freed under a user,
+/// and no code of the module runs after `rmmod` has returned.
+fn drop_waits_for_last_user(t: &mut Test) {
+    let disks = match create_devices(TEST_PREFIX, 1, |_| Memory::new(256, 6)) {
+        Ok(disks) => disks,
+        Err(e) => {
+            kunit_expect!(t, false, "creating the device: {:?}", e);
+            return;
+        }
+    };
+    let Some(held) = bio::BlockDeviceRef::find(TEST_NAMES[0]) else {
+        kunit_expect!(t, false, "{:?} not found", TEST_NAMES[0]);
+        return;
+    };
+    let dropped = Arc::pin_init(
+        pin_init!(Dropped { done <- new_mutex!(false), cv <- new_condvar!() }),
+        GFP_KERNEL,
+    );
+    let Ok(dropped) = dropped else {
+        kunit_expect!(t, false, "no memory");
+        return;
+    };
+    let d = dropped.clone();
+    let spawned = workqueue::system_long().try_spawn(GFP_KERNEL, move || {
+        drop(disks);
+        *d.done.lock() = true;
+        d.cv.notify_all();
+    });
+    kunit_expect!(t, spawned.is_ok());
+    if spawned.is_err() {
+        return;
+    }
+    // The drop is waiting for our reference...
+    kunit_expect!(t, !wait_dropped(&dropped, 300), "the disk was released while held");
+    // ...after deleting the disk, which new lookups (and opens) no longer find.
+    kunit_expect_eq!(t, exist(&TEST_NAMES), [false; 3]);
+    // The last reference goes: the disk is released here, and the drop returns.
+    drop(held);
+    kunit_expect!(t, wait_dropped(&dropped, 10_000), "the drop did not return");
+}
+
 kernel::kunit_test_suite!(xipram, [
     direct_access_bounds,
     direct_access_contiguity,
@@ -217,4 +290,5 @@ kernel::kunit_test_suite!(xipram, [
     block_io_matches_dax,
     params,
     create_all_or_nothing,
+    drop_waits_for_last_user,
 ]);

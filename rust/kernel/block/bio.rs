@@ -22,7 +22,7 @@
 
 mod disk;
 
-pub use disk::{block_device_exists, Disk, DiskBuilder, DiskVTable, NewDisk, Operations};
+pub use disk::{BlockDeviceRef, Disk, DiskBuilder, DiskVTable, NewDisk, Operations};
 
 use crate::{
     bindings,

@@ -487,22 +487,44 @@ unsafe fn disk_name<'a>(gendisk: NonNull<bindings::gendisk>) -> &'a CStr {
     }
 }
 
-/// Whether a block device (disk or partition) named `name` exists, as in `/sys/class/block`.
-pub fn block_device_exists(name: &CStr) -> bool {
-    // SAFETY: `block_class` is the kernel's static block device class; `name` is NUL-terminated
-    // and `device_match_name` compares it with each device's name.
-    let dev = unsafe {
-        bindings::class_find_device(
-            core::ptr::addr_of!(bindings::block_class),
-            core::ptr::null(),
-            name.as_char_ptr().cast(),
-            Some(bindings::device_match_name),
-        )
-    };
-    if dev.is_null() {
-        return false;
+/// A reference to the `struct device` of a block device (a whole disk or a partition), found
+/// by name as in `/sys/class/block`.
+///
+/// For a whole disk it keeps the gendisk from being released, as any lookup through the block
+/// class does while it looks at the device: a [`Disk`] dropped meanwhile waits for it to go. It
+/// does not keep the disk open, nor its module loaded.
+///
+/// # Invariants
+///
+/// `dev` is a device of the block class whose reference is owned by this object.
+pub struct BlockDeviceRef(NonNull<bindings::device>);
+
+// SAFETY: The reference may be dropped from any thread (that may sleep).
+unsafe impl Send for BlockDeviceRef {}
+
+impl BlockDeviceRef {
+    /// The block device named `name`, if there is one.
+    pub fn find(name: &CStr) -> Option<Self> {
+        // SAFETY: `block_class` is the kernel's static block device class; `name` is
+        // NUL-terminated and `device_match_name` compares it with each device's name.
+        let dev = unsafe {
+            bindings::class_find_device(
+                core::ptr::addr_of!(bindings::block_class),
+                core::ptr::null(),
+                name.as_char_ptr().cast(),
+                Some(bindings::device_match_name),
+            )
+        };
+        // INVARIANT: `class_find_device` returns a new reference to the device it found.
+        NonNull::new(dev).map(Self)
     }
-    // SAFETY: `class_find_device` returned a reference to the device, dropped here.
-    unsafe { bindings::put_device(dev) };
-    true
+}
+
+impl Drop for BlockDeviceRef {
+    /// Drops the reference; if it was the gendisk's last one, the disk is released here (which
+    /// may sleep).
+    fn drop(&mut self) {
+        // SAFETY: The reference is ours (type invariant).
+        unsafe { bindings::put_device(self.0.as_ptr()) };
+    }
 }
