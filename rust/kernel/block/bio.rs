@@ -18,7 +18,28 @@
 //! The data pages of a bio belong to whoever submitted it, who may be touching them while the
 //! bio is in flight (another thread doing `O_DIRECT` to the same buffer, two read bios to one
 //! page cache page). So the driver never gets a Rust slice over them: a [`Segment`] copies to
-//! and from them, as `memcpy` would in C.
+//! and from them, as `memcpy` would in C (one `memmove` per call: the page may even be one of
+//! the device's own pages, mapped to user space through DAX).
+//!
+//! # Lifetimes
+//!
+//! A gendisk can outlive the driver's handle on it: whoever opened the block device (a mounted
+//! filesystem, a process, `udev` probing it) holds a reference to it after the driver deleted
+//! it, and the block layer may still call the disk's operations table and read its private
+//! data until then. So:
+//!
+//! - the operations table is a static, [`DiskVTable`], one per driver and `(T, D)`, whose
+//!   `owner` is the driver's module, so that the module stays loaded while the disk is open;
+//! - the driver data and the DAX device (with its data: the memory that `fs/dax.c` maps) are
+//!   owned by the gendisk and released from `block_device_operations.free_disk`, when the
+//!   gendisk's last reference goes: never while a filesystem on the disk is mounted, and so
+//!   never while its files are mapped;
+//! - dropping a [`Disk`] deletes it and then waits for that final release, so that no code of
+//!   the driver's module (the drop of its data) can run after the module is gone. The disk's
+//!   deletion closes it to new users and drains I/O at once; the wait is for whoever still
+//!   holds a reference: a lookup in progress ([`BlockDeviceRef`], `/proc/partitions`), or an
+//!   opener, which is only possible for a disk dropped while its module is still loading
+//!   (module references keep a module's disks from being dropped while open).
 
 mod disk;
 

@@ -1,26 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A `struct gendisk` driven by a bio-based driver.
-//!
-//! # Lifetimes
-//!
-//! A gendisk can outlive the driver's handle on it: whoever opened the block device (a mounted
-//! filesystem, a process, `udev` probing it) holds a reference to it after the driver deleted
-//! it, and the block layer may still call the disk's operations table and read its private
-//! data until then. So:
-//!
-//! - the operations table is a static, [`DiskVTable`], one per driver and `(T, D)`, whose
-//!   `owner` is the driver's module, so that the module stays loaded while the disk is open;
-//! - the driver data and the DAX device (with its data: the memory that `fs/dax.c` maps) are
-//!   owned by the gendisk and released from `block_device_operations.free_disk`, when the
-//!   gendisk's last reference goes: never while a filesystem on the disk is mounted, and so
-//!   never while its files are mapped;
-//! - dropping a [`Disk`] deletes it and then waits for that final release, so that no code of
-//!   the driver's module (the drop of its data) can run after the module is gone. The disk's
-//!   deletion closes it to new users and drains I/O at once; the wait is for the users that
-//!   still hold it open, which is only possible for a disk dropped while its module is still
-//!   loading (module references keep every other disk of a module from being dropped while
-//!   open).
+
 
 use super::{Bio, SECTOR_SIZE};
 use crate::{
@@ -387,7 +368,7 @@ impl<T: Operations, D: dax::Operations> Drop for NewDisk<T, D> {
 /// Dropping it removes and kills its DAX device, deletes the disk (new opens fail, I/O in
 /// flight is waited for), drops its reference and waits until the gendisk's last reference is
 /// gone, when the driver data and the DAX device with its data are released (see the
-/// [module documentation](self)).
+/// [module documentation](super)).
 ///
 /// # Invariants
 ///
