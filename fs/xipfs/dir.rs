@@ -7,12 +7,19 @@ use kernel::{
     fs::{DirEmitter, DirEntryType},
     prelude::*,
     types::ARef,
+    xip_util,
 };
 
 const BS: u64 = ondisk::BLOCK_SIZE as u64;
 
 /// Calls `f(block index, entry)` for each used entry of `dir`, from block `first` on, until
-/// `f` returns `false`. A hole or a corrupt block fails with `EUCLEAN`.
+/// `f` returns `false`. A hole or a corrupt block fails with `EUCLEAN`, and so does a block
+/// that is already another's (another block of `dir`, another file, metadata: see
+/// [`crate::claims`]).
+///
+/// The walk is as long as the directory's size says (at most the filesystem's size, checked
+/// when the inode is read): it reschedules after each block and stops with `EINTR` when the
+/// task is being killed.
 fn for_each_entry(
     dir: &INode,
     first: u64,
@@ -26,6 +33,12 @@ fn for_each_entry(
     let mut buf = BlockBuf::new()?;
     let mut b = first;
     while b < nblocks {
+        if b > first {
+            xip_util::cond_resched();
+        }
+        if xip_util::fatal_signal_pending() {
+            return Err(EINTR);
+        }
         let (blk, _) = blockmap::lookup_run(sb, ino as u32, raw, b, 1)?;
         let blk = blk.ok_or_else(|| bad(ondisk::Corrupt::new("hole in a directory")))?;
         let block = buf.read(sb.dax(), blk)?;

@@ -34,11 +34,8 @@ fn read(sb: &SuperBlock, ino: u32) -> Result<(INodeParams, ondisk::Inode)> {
         return Err(bad(ondisk::Corrupt::new("reserved or out-of-range inode number")));
     }
     let loc = d.sb.locate_inode(ino).map_err(bad)?;
-    let gd = d
-        .groups
-        .get(loc.group as usize)
-        .ok_or_else(|| bad(ondisk::Corrupt::new("group out of range")))?;
-    let blk = loc.block(gd).map_err(bad)?;
+    let gd = crate::sb::group_desc(sb, ino, loc.group)?;
+    let blk = loc.block(&gd).map_err(bad)?;
     let mut buf = BlockBuf::new()?;
     let raw = ondisk::Inode::from_table_block(&d.sb, &loc, buf.read(sb.dax(), blk)?)
         .map_err(bad)?;

@@ -14,8 +14,10 @@
 //!
 //! This module only looks at byte slices handed to it: no I/O, no kernel calls, safe Rust only,
 //! no allocation, and no panics whatever the bytes are (every access goes through `get()` and
-//! every computation on on-disk values is checked). It uses `core` alone, so that it builds both
-//! in the kernel and on a host for testing on crafted buffers.
+//! every computation on on-disk values is checked). It uses `core` alone. It only parses: nothing
+//! here writes the format yet. It is tested in the kernel, on crafted buffers and on bytes of a
+//! real image, by the KUnit suite `xipfs_ondisk` (`ondisk_tests.rs`); the block-map walk that
+//! uses these pieces is `blockmap::walk`, tested there too on in-memory images.
 //!
 //! The on-disk layout is declared once, as byte offsets named after the C fields of
 //! `fs/ext2/ext2.h` ([`sb_off`], [`gd_off`], [`inode_off`], [`dirent_off`]); little-endian
@@ -77,7 +79,9 @@ pub const RO_COMPAT_SPARSE_SUPER: u32 = 0x0001;
 pub const RO_COMPAT_LARGE_FILE: u32 = 0x0002;
 /// RO_COMPAT feature: B-tree directories (never implemented; harmless).
 pub const RO_COMPAT_BTREE_DIR: u32 = 0x0004;
-/// RO_COMPAT features xipfs can also write.
+/// RO_COMPAT features xipfs knows. Unknown ones are allowed on read-only mounts (all of
+/// xipfs's mounts today); a read-write mount will have to refuse them
+/// ([`Superblock::check_writable`]).
 pub const RO_COMPAT_SUPP: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
 
 /// INCOMPAT feature: compression.
@@ -631,6 +635,9 @@ pub struct Superblock {
     pub volume_name: [u8; 16],
     /// Default mount options (`EXT2_DEFM_*`).
     pub default_mount_opts: u32,
+    /// Blocks reserved after the group descriptor table, in each group with a superblock copy,
+    /// for online resizing (`s_reserved_gdt_blocks`; 0 in revision 0).
+    pub reserved_gdt_blocks: u16,
     group_count: u32,
     inode_table_blocks: u32,
 }
@@ -765,6 +772,11 @@ impl Superblock {
             uuid: bytes::<16>(raw, S_UUID)?,
             volume_name: bytes::<16>(raw, S_VOLUME_NAME)?,
             default_mount_opts: le32(raw, S_DEFAULT_MOUNT_OPTS)?,
+            reserved_gdt_blocks: if rev_level == GOOD_OLD_REV {
+                0
+            } else {
+                le16(raw, S_RESERVED_GDT_BLOCKS)?
+            },
             group_count,
             inode_table_blocks,
         })
@@ -827,6 +839,41 @@ impl Superblock {
     /// Blocks of the group descriptor table.
     pub fn gdt_blocks(&self) -> u32 {
         self.group_count.div_ceil(DESC_PER_BLOCK)
+    }
+
+    /// Whether `group` holds a copy of the superblock and of the group descriptor table
+    /// (followed by the reserved descriptor blocks): every group without `sparse_super`, else
+    /// groups 0, 1 and the powers of 3, 5 and 7, as `ext2_group_sparse()` says.
+    pub fn group_has_super(&self, group: u32) -> bool {
+        fn power_of(mut n: u32, base: u32) -> bool {
+            while n > 1 && n % base == 0 {
+                n /= base;
+            }
+            n == 1
+        }
+        group <= 1
+            || self.feature_ro_compat & RO_COMPAT_SPARSE_SUPER == 0
+            || power_of(group, 3)
+            || power_of(group, 5)
+            || power_of(group, 7)
+    }
+
+    /// The blocks of the superblock copy of `group` with its descriptor table and reserved
+    /// descriptor blocks, as (first block, count); `None` for a group without a copy.
+    /// (The copy of group 0 is the primary superblock and table.) The blocks are in the
+    /// filesystem; whether they overlap the group's other metadata is for the caller to find.
+    pub fn group_super_blocks(&self, group: u32) -> Result<Option<(u32, u32)>, Corrupt> {
+        let first = self.group_first_block(group)?;
+        if !self.group_has_super(group) {
+            return Ok(None);
+        }
+        let count = 1 + self.gdt_blocks() + u32::from(self.reserved_gdt_blocks);
+        if u64::from(first) + u64::from(count) > u64::from(self.blocks_count) {
+            return Err(Corrupt::new(
+                "superblock copy and descriptor table past the end",
+            ));
+        }
+        Ok(Some((first, count)))
     }
 
     /// First block of `group`.
@@ -946,11 +993,20 @@ impl GroupDesc {
     /// Parses the descriptor of `group` from `gdt_block`, the block of the descriptor table
     /// given by [`Superblock::group_desc_location`].
     pub fn parse(sb: &Superblock, group: u32, gdt_block: &[u8]) -> Result<Self, Corrupt> {
-        use gd_off::*;
         let (_, offset) = sb.group_desc_location(group)?;
         let end = offset + GROUP_DESC_SIZE;
         let raw = gdt_block
             .get(offset..end)
+            .ok_or(Corrupt::new("group descriptor block truncated"))?;
+        Self::from_bytes(sb, group, raw)
+    }
+
+    /// Parses the descriptor of `group` from its [`GROUP_DESC_SIZE`] bytes, read at the
+    /// location [`Superblock::group_desc_location`] gives.
+    pub fn from_bytes(sb: &Superblock, group: u32, raw: &[u8]) -> Result<Self, Corrupt> {
+        use gd_off::*;
+        let raw = raw
+            .get(..GROUP_DESC_SIZE)
             .ok_or(Corrupt::new("group descriptor block truncated"))?;
         let gd = Self {
             block_bitmap: le32(raw, BG_BLOCK_BITMAP)?,
@@ -1382,6 +1438,24 @@ impl BlockPath {
         PathIndices { idx, len }
     }
 
+    /// A number naming the indirect block at `level` (1 to [`BlockPath::depth`]) of this path
+    /// among all the indirect blocks a block map can have, below [`INDIRECT_IDS`]: the single
+    /// indirect block is 0, the double indirect block 1 and its children `2 + a`, the triple
+    /// indirect block 1026, its children `1027 + a` and theirs `2051 + a * 1024 + b`. `None`
+    /// for a level the path does not have.
+    pub fn indirect_id(&self, level: usize) -> Option<u32> {
+        const N: u32 = ADDR_PER_BLOCK;
+        match (*self, level) {
+            (Self::Indirect(_), 1) => Some(0),
+            (Self::Double(..), 1) => Some(1),
+            (Self::Double(a, _), 2) => Some(2 + a),
+            (Self::Triple(..), 1) => Some(2 + N),
+            (Self::Triple(a, ..), 2) => Some(3 + N + a),
+            (Self::Triple(a, b, _), 3) => Some(3 + 2 * N + a * N + b),
+            _ => None,
+        }
+    }
+
     /// Entries from this one to the end of the last table on the path (`i_block`'s 12 direct
     /// slots, or the last indirect block): the most blocks one lookup there can map.
     pub fn leaf_remaining(&self) -> u32 {
@@ -1393,6 +1467,9 @@ impl BlockPath {
         }
     }
 }
+
+/// Number of indirect blocks one block map can have (see [`BlockPath::indirect_id`]).
+pub const INDIRECT_IDS: u32 = 3 + 2 * ADDR_PER_BLOCK + ADDR_PER_BLOCK * ADDR_PER_BLOCK;
 
 /// Entry `index` of the indirect block `block` (a block number, 0 for a hole).
 pub fn indirect_entry(block: &[u8], index: u32) -> Result<u32, Corrupt> {

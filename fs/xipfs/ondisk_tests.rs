@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! KUnit suite `xipfs_ondisk`: the on-disk format parsers on crafted buffers and on bytes of a
-//! real `mke2fs` image. Each case keeps at most two 4096-byte blocks on the stack.
+//! real `mke2fs` image; the filesystem's block-map walk (`blockmap::walk`) and claim map
+//! (`claims`) on in-memory images, with cross-linked block maps. Each case keeps at most two
+//! 4096-byte blocks on the stack (the walk's buffer is on the heap).
 
-use crate::ondisk::*;
-use kernel::{kunit_expect, kunit_expect_eq, kunit_suite::Test};
+use crate::{
+    blockmap::{walk, BlockSource, WalkError},
+    claims::{claim_group_metadata, ClaimMap, Conflict, GroupError, Meta, Owner},
+    ondisk::*,
+};
+use kernel::{fmt, kunit_expect, kunit_expect_eq, kunit_suite::Test, prelude::*, str::CString};
 
 // ---------------------------------------------------------------------------------------------
 // Buffer building.
@@ -1227,6 +1233,430 @@ fn contiguous_runs(t: &mut Test) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The block-map walk of the filesystem (`blockmap::walk`) and the claim map, on in-memory images.
+
+/// An in-memory image: `self.0(blk, buf)` fills `buf` with block `blk`.
+struct Mem<F: Fn(u32, &mut [u8]) -> Result>(F);
+
+impl<F: Fn(u32, &mut [u8]) -> Result> BlockSource for Mem<F> {
+    fn read_block(&self, blk: u32, buf: &mut [u8]) -> Result {
+        (self.0)(blk, buf)
+    }
+}
+
+/// A claim map of `blocks` blocks and a block buffer for [`walk`] (on the heap: the kernel
+/// stack is small).
+fn walk_env(t: &mut Test, blocks: u32) -> Option<(ClaimMap, KVec<u8>)> {
+    let claims = ClaimMap::new(blocks);
+    let buf = KVec::from_elem(0u8, BLOCK_SIZE, GFP_KERNEL);
+    kunit_expect!(t, claims.is_ok() && buf.is_ok());
+    Some((claims.ok()?, buf.ok()?))
+}
+
+/// Expects `d` to read `want`, for checking what log lines say.
+fn expect_text(t: &mut Test, d: impl core::fmt::Display, want: &str) {
+    let s = CString::try_from_fmt(fmt!("{}", d));
+    let got = s.as_ref().ok().and_then(|s| s.to_str().ok());
+    kunit_expect_eq!(t, got, Some(want));
+}
+
+/// Which indirect block a path goes through, numbered once for the whole block map.
+fn indirect_ids(t: &mut Test) {
+    kunit_expect_eq!(t, BlockPath::Direct(3).indirect_id(1), None);
+    kunit_expect_eq!(t, BlockPath::Indirect(7).indirect_id(1), Some(0));
+    kunit_expect_eq!(t, BlockPath::Indirect(7).indirect_id(2), None);
+    kunit_expect_eq!(t, BlockPath::Double(0, 9).indirect_id(1), Some(1));
+    kunit_expect_eq!(t, BlockPath::Double(0, 9).indirect_id(2), Some(2));
+    kunit_expect_eq!(t, BlockPath::Double(1023, 9).indirect_id(2), Some(1025));
+    kunit_expect_eq!(t, BlockPath::Triple(5, 6, 7).indirect_id(1), Some(1026));
+    kunit_expect_eq!(t, BlockPath::Triple(0, 6, 7).indirect_id(2), Some(1027));
+    kunit_expect_eq!(t, BlockPath::Triple(1023, 6, 7).indirect_id(2), Some(2050));
+    kunit_expect_eq!(t, BlockPath::Triple(0, 0, 7).indirect_id(3), Some(2051));
+    kunit_expect_eq!(
+        t,
+        BlockPath::Triple(1023, 1023, 7).indirect_id(3),
+        Some(INDIRECT_IDS - 1)
+    );
+    kunit_expect_eq!(t, BlockPath::Triple(1, 2, 3).indirect_id(0), None);
+    kunit_expect_eq!(t, BlockPath::Triple(1, 2, 3).indirect_id(4), None);
+}
+
+/// The claim map: one owner per block, claims by the same owner are free, others are refused
+/// with both named; release; runs stop before a block that is another's.
+fn claim_map(t: &mut Test) {
+    let Ok(claims) = ClaimMap::new(12) else {
+        kunit_expect!(t, false);
+        return;
+    };
+    let data = |ino, lblk| Owner::Data { ino, lblk };
+    kunit_expect_eq!(t, claims.owner(0), None);
+    kunit_expect_eq!(t, claims.claim(0, data(1, 0)), Ok(()));
+    kunit_expect_eq!(t, claims.claim(0, data(1, 0)), Ok(()));
+    kunit_expect_eq!(t, claims.owner(0), Some(data(1, 0)));
+    // The same file at another offset, or another file: refused.
+    kunit_expect_eq!(
+        t,
+        claims.claim(0, data(1, 1)),
+        Err(Conflict {
+            blk: 0,
+            wanted: data(1, 1),
+            owner: Some(data(1, 0))
+        })
+    );
+    kunit_expect_eq!(
+        t,
+        claims.claim(0, Owner::Indirect { ino: 1, id: 0 }),
+        Err(Conflict {
+            blk: 0,
+            wanted: Owner::Indirect { ino: 1, id: 0 },
+            owner: Some(data(1, 0))
+        })
+    );
+    // Outside the map, or not an owner at all.
+    kunit_expect_eq!(
+        t,
+        claims.claim(12, data(1, 0)),
+        Err(Conflict {
+            blk: 12,
+            wanted: data(1, 0),
+            owner: None
+        })
+    );
+    kunit_expect!(t, claims.claim(1, data(0, 0)).is_err());
+    kunit_expect!(t, claims.claim(1, data(1, 1 << 31)).is_err());
+    kunit_expect!(t, claims.claim(1, Owner::Indirect { ino: 1, id: INDIRECT_IDS }).is_err());
+    kunit_expect_eq!(t, claims.owner(1), None);
+    // Every owner is stored and read back as it was.
+    let owners = [
+        Owner::Meta(Meta::Super),
+        Owner::Meta(Meta::Descriptors),
+        Owner::Meta(Meta::BlockBitmap),
+        Owner::Meta(Meta::InodeBitmap),
+        Owner::Meta(Meta::InodeTable),
+        data(u32::MAX, MAX_MAPPED_BLOCKS as u32 - 1),
+        Owner::Indirect {
+            ino: u32::MAX,
+            id: INDIRECT_IDS - 1,
+        },
+        Owner::Indirect { ino: 7, id: 0 },
+    ];
+    for (i, &o) in owners.iter().enumerate() {
+        let blk = i as u32 + 1;
+        kunit_expect_eq!(t, claims.claim(blk, o), Ok(()));
+        kunit_expect_eq!(t, claims.owner(blk), Some(o));
+    }
+    // Release: only by the owner; an unclaimed block may be released.
+    kunit_expect_eq!(
+        t,
+        claims.release(0, data(1, 1)),
+        Err(Conflict {
+            blk: 0,
+            wanted: data(1, 1),
+            owner: Some(data(1, 0))
+        })
+    );
+    kunit_expect_eq!(t, claims.release(0, data(1, 0)), Ok(()));
+    kunit_expect_eq!(t, claims.owner(0), None);
+    kunit_expect_eq!(t, claims.release(0, data(1, 0)), Ok(()));
+    kunit_expect_eq!(t, claims.claim(0, data(2, 5)), Ok(()));
+    kunit_expect!(t, claims.release(12, data(2, 5)).is_err());
+    // Runs: 9 to 11 are free, 12 is past the end.
+    kunit_expect_eq!(t, claims.claim_run(10, 1, |i| data(3, i)), Ok(1));
+    kunit_expect_eq!(t, claims.release(10, data(3, 0)), Ok(()));
+    kunit_expect_eq!(t, claims.claim_run(10, 3, |i| data(3, i)), Ok(2));
+    kunit_expect_eq!(
+        t,
+        claims.claim_run(10, 3, |i| data(3, i + 1)).map_err(|c| c.owner),
+        Err(Some(data(3, 0)))
+    );
+    kunit_expect_eq!(t, claims.claim_run(9, 3, |i| data(4, i)), Ok(1));
+    kunit_expect_eq!(t, claims.owner(9), Some(data(4, 0)));
+    // What the log lines say about owners.
+    expect_text(t, data(12, 3).describe(5, 32768), "file block 3 of inode 12");
+    expect_text(
+        t,
+        Owner::Indirect { ino: 13, id: 5 }.describe(5, 32768),
+        "an indirect block of inode 13",
+    );
+    expect_text(
+        t,
+        Owner::Meta(Meta::InodeTable).describe(40000, 32768),
+        "the inode table of group 1",
+    );
+    expect_text(
+        t,
+        Owner::Meta(Meta::Descriptors).describe(1, 32768),
+        "the group descriptor table of group 0",
+    );
+}
+
+/// Which groups have a superblock copy, where it is, and claiming each group's metadata.
+fn group_claims(t: &mut Test) {
+    use sb_off::*;
+    let Some(sb) = test_sb(t, true) else { return };
+    let has: [bool; 10] = core::array::from_fn(|g| sb.group_has_super(g as u32));
+    kunit_expect_eq!(
+        t,
+        has,
+        [true, true, false, true, false, true, false, true, false, true]
+    );
+    for g in [25, 27, 49, 81, 125, 243, 343, 625, 2401, 3u32.pow(19)] {
+        kunit_expect!(t, sb.group_has_super(g), "group {}", g);
+    }
+    for g in [6, 10, 15, 21, 35, 50, 100, 3u32.pow(19) + 1, u32::MAX] {
+        kunit_expect!(t, !sb.group_has_super(g), "group {}", g);
+    }
+    // Without sparse_super, every group has a copy.
+    let full = sb_with(|b| {
+        multi_group(b);
+        put32(b, S_FEATURE_RO_COMPAT, RO_COMPAT_LARGE_FILE);
+    });
+    kunit_expect_eq!(t, full.map(|s| s.group_has_super(2)), Ok(true));
+    // The copy: superblock, one descriptor block, the reserved descriptor blocks.
+    kunit_expect_eq!(t, sb.group_super_blocks(0), Ok(Some((0, 2))));
+    kunit_expect_eq!(t, sb.group_super_blocks(1), Ok(Some((32768, 2))));
+    kunit_expect_eq!(t, sb.group_super_blocks(2), Ok(None));
+    kunit_expect!(t, sb.group_super_blocks(3).is_err());
+    let rsv = sb_with(|b| {
+        multi_group(b);
+        put16(b, S_RESERVED_GDT_BLOCKS, 255);
+    });
+    kunit_expect_eq!(
+        t,
+        rsv.as_ref().map(|s| s.group_super_blocks(1)),
+        Ok(Ok(Some((32768, 257))))
+    );
+    let past = sb_with(|b| put16(b, S_RESERVED_GDT_BLOCKS, 3000));
+    kunit_expect_eq!(
+        t,
+        past.as_ref().map(|s| s.group_super_blocks(0)),
+        Ok(Err(Corrupt::new(
+            "superblock copy and descriptor table past the end"
+        )))
+    );
+
+    let Some((claims, _)) = walk_env(t, sb.blocks_count) else { return };
+    let gd = |bb, ib, it| GroupDesc {
+        block_bitmap: bb,
+        inode_bitmap: ib,
+        inode_table: it,
+        free_blocks_count: 0,
+        free_inodes_count: 0,
+        used_dirs_count: 0,
+    };
+    let meta = |m| Some(Owner::Meta(m));
+    kunit_expect_eq!(t, claim_group_metadata(&sb, &claims, 0, &gd(2, 3, 4)), Ok(()));
+    kunit_expect_eq!(t, claim_group_metadata(&sb, &claims, 1, &gd(32770, 32771, 32772)), Ok(()));
+    kunit_expect_eq!(t, claim_group_metadata(&sb, &claims, 2, &gd(65536, 65537, 65538)), Ok(()));
+    let want = [
+        (0, meta(Meta::Super)),
+        (1, meta(Meta::Descriptors)),
+        (2, meta(Meta::BlockBitmap)),
+        (3, meta(Meta::InodeBitmap)),
+        (4, meta(Meta::InodeTable)),
+        (515, meta(Meta::InodeTable)),
+        (516, None),
+        (32768, meta(Meta::Super)),
+        (32769, meta(Meta::Descriptors)),
+        (32770, meta(Meta::BlockBitmap)),
+        (33283, meta(Meta::InodeTable)),
+        (33284, None),
+        (65535, None),
+        (65536, meta(Meta::BlockBitmap)),
+        (65537, meta(Meta::InodeBitmap)),
+        (65538, meta(Meta::InodeTable)),
+        (66049, meta(Meta::InodeTable)),
+        (66050, None),
+    ];
+    for (blk, owner) in want {
+        kunit_expect_eq!(t, (blk, claims.owner(blk)), (blk, owner));
+    }
+    // Mounting twice over the same map: the same owners, no conflict.
+    kunit_expect_eq!(t, claim_group_metadata(&sb, &claims, 0, &gd(2, 3, 4)), Ok(()));
+    // Metadata on other metadata: the block bitmap on the descriptor table, an inode table
+    // over an inode bitmap, two groups' inode tables overlapping.
+    let Some((claims, _)) = walk_env(t, sb.blocks_count) else { return };
+    kunit_expect_eq!(
+        t,
+        claim_group_metadata(&sb, &claims, 0, &gd(1, 3, 4)),
+        Err(GroupError::Claimed(Conflict {
+            blk: 1,
+            wanted: Owner::Meta(Meta::BlockBitmap),
+            owner: meta(Meta::Descriptors)
+        }))
+    );
+    let Some((claims, _)) = walk_env(t, sb.blocks_count) else { return };
+    kunit_expect_eq!(
+        t,
+        claim_group_metadata(&sb, &claims, 0, &gd(2, 3, 3)),
+        Err(GroupError::Claimed(Conflict {
+            blk: 3,
+            wanted: Owner::Meta(Meta::InodeTable),
+            owner: meta(Meta::InodeBitmap)
+        }))
+    );
+    // An inode table over the descriptor table; a bitmap on the superblock copy of group 1.
+    let Some((claims, _)) = walk_env(t, sb.blocks_count) else { return };
+    kunit_expect_eq!(
+        t,
+        claim_group_metadata(&sb, &claims, 0, &gd(2, 3, 1)),
+        Err(GroupError::Claimed(Conflict {
+            blk: 1,
+            wanted: Owner::Meta(Meta::InodeTable),
+            owner: meta(Meta::Descriptors)
+        }))
+    );
+    kunit_expect_eq!(
+        t,
+        claim_group_metadata(&sb, &claims, 1, &gd(32768, 32771, 32772)),
+        Err(GroupError::Claimed(Conflict {
+            blk: 32768,
+            wanted: Owner::Meta(Meta::BlockBitmap),
+            owner: meta(Meta::Super)
+        }))
+    );
+    // A superblock copy that does not fit is corrupt.
+    if let Ok(past) = past {
+        kunit_expect_eq!(
+            t,
+            claim_group_metadata(&past, &claims, 0, &gd(2, 3, 4)),
+            Err(GroupError::Corrupt(Corrupt::new(
+                "superblock copy and descriptor table past the end"
+            )))
+        );
+    }
+}
+
+/// Cross-linked block maps, as crafted images have them: a block twice in one file, in two
+/// files, file data on metadata, on another file's indirect block (in both orders), on a
+/// directory block. The walk refuses each second owner, naming the first.
+fn walk_cross_links(t: &mut Test) {
+    use inode_off::*;
+    let Some(sb) = test_sb(t, false) else { return };
+    let Some((claims, mut buf)) = walk_env(t, sb.blocks_count) else { return };
+    // Indirect blocks: 400 holds 401 in entry 0; 700 cannot be read; others are zeroes.
+    let image = Mem(|blk: u32, buf: &mut [u8]| {
+        buf.fill(0);
+        match blk {
+            400 => put32(buf, 0, 401),
+            700 => return Err(EIO),
+            _ => {}
+        }
+        Ok(())
+    });
+    let gd = GroupDesc {
+        block_bitmap: 2,
+        inode_bitmap: 3,
+        inode_table: 4,
+        free_blocks_count: 0,
+        free_inodes_count: 0,
+        used_dirs_count: 0,
+    };
+    kunit_expect_eq!(t, claim_group_metadata(&sb, &claims, 0, &gd), Ok(()));
+    // A regular file (a directory if `dir`) with `i_block` set to `blocks`.
+    let file = |blocks: &[(usize, u32)], dir: bool| {
+        let mode = if dir { 0o040755 } else { 0o100644 };
+        inode_with(&sb, mode, 64 * BLOCK_SIZE as u64, |b| {
+            for &(i, v) in blocks {
+                put32(b, I_BLOCK + i * 4, v);
+            }
+        })
+    };
+    let mut walk_of = |ino: u32, inode: &Result<Inode, Corrupt>, lblk: u64, max: u32| match inode {
+        Ok(i) => walk(&image, &sb, &claims, ino, i, lblk, max, &mut buf),
+        Err(c) => Err(WalkError::Corrupt(*c)),
+    };
+    let data = |ino, lblk| Owner::Data { ino, lblk };
+    let refused = |blk, wanted, owner| -> Result<(Option<u32>, u32), WalkError> {
+        Err(WalkError::Claimed(Conflict {
+            blk,
+            wanted,
+            owner: Some(owner),
+        }))
+    };
+
+    // One file, two of its blocks on one device block (`alias`).
+    let alias = file(&[(0, 200), (1, 200)], false);
+    kunit_expect_eq!(t, walk_of(12, &alias, 0, 2), Ok((Some(200), 1)));
+    kunit_expect_eq!(t, walk_of(12, &alias, 0, 2), Ok((Some(200), 1)));
+    kunit_expect_eq!(t, walk_of(12, &alias, 1, 1), refused(200, data(12, 1), data(12, 0)));
+    // Two files on one block (`x1`, `x2`).
+    let x2 = file(&[(0, 200)], false);
+    kunit_expect_eq!(t, walk_of(13, &x2, 0, 1), refused(200, data(13, 0), data(12, 0)));
+    // File data on the descriptor table, the bitmaps, the inode table.
+    let on_meta = file(&[(0, 1), (1, 2), (2, 3), (3, 4), (4, 131)], false);
+    for (lblk, m) in [
+        (0, Meta::Descriptors),
+        (1, Meta::BlockBitmap),
+        (2, Meta::InodeBitmap),
+        (3, Meta::InodeTable),
+        (4, Meta::InodeTable),
+    ] {
+        let blk = [1, 2, 3, 4, 131][lblk as usize];
+        kunit_expect_eq!(
+            t,
+            walk_of(14, &on_meta, lblk, 1),
+            refused(blk, data(14, lblk as u32), Owner::Meta(m))
+        );
+    }
+    // A run stops before a block that is another's; walking from there fails.
+    let run = file(&[(0, 300), (1, 301), (2, 302), (3, 303)], false);
+    kunit_expect_eq!(t, claims.claim(302, data(16, 0)), Ok(()));
+    kunit_expect_eq!(t, walk_of(15, &run, 0, 4), Ok((Some(300), 2)));
+    kunit_expect_eq!(t, walk_of(15, &run, 2, 2), refused(302, data(15, 2), data(16, 0)));
+    // File data on another file's indirect block, the indirect block walked first...
+    let ind = file(&[(12, 400)], false);
+    kunit_expect_eq!(t, walk_of(17, &ind, 12, 1), Ok((Some(401), 1)));
+    kunit_expect_eq!(t, claims.owner(400), Some(Owner::Indirect { ino: 17, id: 0 }));
+    kunit_expect_eq!(t, claims.owner(401), Some(data(17, 12)));
+    let on_ind = file(&[(0, 400)], false);
+    kunit_expect_eq!(
+        t,
+        walk_of(18, &on_ind, 0, 1),
+        refused(400, data(18, 0), Owner::Indirect { ino: 17, id: 0 })
+    );
+    // ... or the data first: then the indirect block is refused.
+    let first = file(&[(0, 500)], false);
+    kunit_expect_eq!(t, walk_of(19, &first, 0, 1), Ok((Some(500), 1)));
+    let late_ind = file(&[(12, 500)], false);
+    kunit_expect_eq!(
+        t,
+        walk_of(20, &late_ind, 12, 1),
+        refused(500, Owner::Indirect { ino: 20, id: 0 }, data(19, 0))
+    );
+    // A directory's block (directories are walked the same way) as file data.
+    let dir = file(&[(0, 600)], true);
+    kunit_expect_eq!(t, walk_of(21, &dir, 0, 1), Ok((Some(600), 1)));
+    let on_dir = file(&[(0, 600)], false);
+    kunit_expect_eq!(t, walk_of(22, &on_dir, 0, 1), refused(600, data(22, 0), data(21, 0)));
+    // A directory whose blocks all alias one block: refused from its second block on.
+    let dir_alias = file(&[(0, 650), (1, 650), (2, 650)], true);
+    kunit_expect_eq!(t, walk_of(23, &dir_alias, 0, 1), Ok((Some(650), 1)));
+    kunit_expect_eq!(t, walk_of(23, &dir_alias, 1, 1), refused(650, data(23, 1), data(23, 0)));
+    kunit_expect_eq!(t, walk_of(23, &dir_alias, 2, 1), refused(650, data(23, 2), data(23, 0)));
+    // An indirect block that cannot be read; block numbers outside the filesystem.
+    let unreadable = file(&[(12, 700)], false);
+    kunit_expect_eq!(t, walk_of(24, &unreadable, 12, 1), Err(WalkError::Io(EIO)));
+    let outside = file(&[(0, 2048), (1, 2047), (2, 2048)], false);
+    kunit_expect_eq!(
+        t,
+        walk_of(25, &outside, 0, 1),
+        Err(WalkError::Corrupt(Corrupt::new("block number out of range")))
+    );
+    kunit_expect_eq!(
+        t,
+        walk_of(25, &outside, 1, 2),
+        Err(WalkError::Corrupt(Corrupt::new("block extent out of range")))
+    );
+    // None of the refused walks claimed anything.
+    for blk in [1, 2, 3, 4, 131] {
+        kunit_expect!(t, matches!(claims.owner(blk), Some(Owner::Meta(_))));
+    }
+    kunit_expect_eq!(t, claims.owner(2047), None);
+    kunit_expect_eq!(t, claims.owner(700), Some(Owner::Indirect { ino: 24, id: 0 }));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Directories.
 
 /// Writes a directory entry at `off`.
@@ -1572,31 +2002,55 @@ fn real_inodes(t: &mut Test) {
     kunit_expect_eq!(t, big.size, (5 << 30) + 3);
     kunit_expect_eq!(t, big.blocks, 32);
     kunit_expect_eq!(t, big.block[..TIND_BLOCK], [0u32; 14]);
-    // Walk the block map to the block holding byte 5 GiB, as the filesystem will.
+    // The block holding byte 5 GiB, found by the filesystem's own block-map walk over the
+    // image's three indirect blocks.
     let path = BlockPath::new(5 << (30 - BLOCK_SHIFT));
     kunit_expect_eq!(t, path, Ok(BlockPath::Triple(0, 254, 1012)));
-    let Ok(path) = path else { return };
-    let levels: [&[(usize, &str)]; 3] = [REAL_TIND, REAL_DIND, REAL_IND];
-    let mut block = [0u8; BLOCK_SIZE];
-    let mut blk = Ok(None);
-    for (depth, &index) in path.indices().as_slice().iter().enumerate() {
-        blk = match (depth, blk) {
-            (0, _) => big
-                .block
-                .get(index as usize)
-                .copied()
-                .ok_or(Corrupt { what: "index" }),
-            (_, Ok(Some(_))) => {
-                fill(&mut block, levels.get(depth - 1).copied().unwrap_or(&[]));
-                indirect_entry(&block, index)
-            }
-            (_, other) => other.map(|_| 0),
-        }
-        .and_then(|b| sb.check_block_nr(b));
-    }
-    kunit_expect_eq!(t, blk, Ok(Some(141)));
-    kunit_expect_eq!(t, contiguous_run(&block, 1012, 100), Ok(1));
-    kunit_expect_eq!(t, contiguous_run(&block, 0, 2000), Ok(1012));
+    let image = Mem(|blk: u32, buf: &mut [u8]| {
+        let segs: &[(usize, &str)] = match blk {
+            138 => REAL_TIND,
+            139 => REAL_DIND,
+            140 => REAL_IND,
+            _ => return Err(EIO), // The walk reads no other block.
+        };
+        fill(buf, segs);
+        Ok(())
+    });
+    let Some((claims, mut buf)) = walk_env(t, sb.blocks_count) else { return };
+    let lblk: u64 = 5 << (30 - BLOCK_SHIFT);
+    let mut walk_at = |lblk: u64, max: u32| walk(&image, &sb, &claims, 12, &big, lblk, max, &mut buf);
+    kunit_expect_eq!(t, walk_at(lblk, 100), Ok((Some(141), 1)));
+    // Again: the same answer (the claims are the file's already).
+    kunit_expect_eq!(t, walk_at(lblk, 1), Ok((Some(141), 1)));
+    // The holes before it, in the same indirect block, and in the direct blocks.
+    kunit_expect_eq!(t, walk_at(lblk - 1012, 2000), Ok((None, 1012)));
+    kunit_expect_eq!(t, walk_at(lblk - 1, 2000), Ok((None, 1)));
+    kunit_expect_eq!(t, walk_at(0, 2000), Ok((None, 12)));
+    kunit_expect_eq!(t, walk_at(5, 3), Ok((None, 3)));
+    // Under a missing indirect block (entry 1 of the triple indirect block): a hole to the end
+    // of the leaf table.
+    kunit_expect_eq!(t, walk_at(lblk + (1 << 20), 5000), Ok((None, 12)));
+    // Past the block map.
+    kunit_expect_eq!(
+        t,
+        walk_at(MAX_MAPPED_BLOCKS, 1),
+        Err(WalkError::Corrupt(Corrupt::new(
+            "logical block past the triple indirect range"
+        )))
+    );
+    // The indirect blocks on the way and the data block are now the file's.
+    kunit_expect_eq!(t, claims.owner(138), Some(Owner::Indirect { ino: 12, id: 1026 }));
+    kunit_expect_eq!(t, claims.owner(139), Some(Owner::Indirect { ino: 12, id: 1027 }));
+    kunit_expect_eq!(t, claims.owner(140), Some(Owner::Indirect { ino: 12, id: 2051 + 254 }));
+    kunit_expect_eq!(
+        t,
+        claims.owner(141),
+        Some(Owner::Data {
+            ino: 12,
+            lblk: lblk as u32
+        })
+    );
+    kunit_expect_eq!(t, claims.owner(142), None);
 }
 
 /// The real root directory block.
@@ -1655,6 +2109,10 @@ kernel::kunit_test_suite!(
         block_paths,
         indirect_entries,
         contiguous_runs,
+        indirect_ids,
+        claim_map,
+        group_claims,
+        walk_cross_links,
         dir_valid,
         dir_corrupt,
         real_metadata,

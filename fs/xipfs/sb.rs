@@ -1,19 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Mounting: the superblock and group descriptors; `statfs`.
+//! Mounting: the superblock, group descriptors and the claim map; `statfs`.
 
-use crate::{ondisk, BlockBuf, SuperBlock};
-use kernel::{fs, prelude::*};
+use crate::{
+    claims::{self, ClaimMap, GroupError},
+    ondisk, BlockBuf, SuperBlock,
+};
+use kernel::{fs, prelude::*, xip_util};
 
 /// What xipfs keeps of a mounted filesystem.
 pub(crate) struct SbData {
     /// The checked superblock.
     pub(crate) sb: ondisk::Superblock,
-    /// The checked group descriptors, one per group.
-    pub(crate) groups: KVec<ondisk::GroupDesc>,
+    /// Who owns each block ([`claims`]): the metadata from mount on, file blocks once walked.
+    pub(crate) claims: ClaimMap,
 }
 
-/// Reads and checks the superblock and all group descriptors.
+/// Reads and checks the superblock and all group descriptors, and claims the metadata blocks.
+///
+/// The descriptors are not kept: an image may have as many groups as blocks / 5, and their
+/// descriptors are in the device memory anyway ([`group_desc`] reads one when needed). The
+/// work is one pass over the descriptor table, rescheduling between groups and stopping with
+/// `EINTR` if the task is killed.
 pub(crate) fn fill_super(
     nsb: &fs::NewSuperBlock<'_, crate::Xipfs>,
 ) -> Result<(SbData, fs::SuperParams)> {
@@ -41,10 +49,18 @@ pub(crate) fn fill_super(
         );
     }
 
-    let count = sb.group_count();
-    let mut groups = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+    let claims = ClaimMap::new(sb.blocks_count).inspect_err(|_| {
+        pr_err!(
+            "{}: cannot mount: no memory for the claim map of {} blocks\n",
+            id,
+            sb.blocks_count
+        );
+    })?;
     let mut loaded = None;
-    for g in 0..count {
+    for g in 0..sb.group_count() {
+        if xip_util::fatal_signal_pending() {
+            return Err(EINTR);
+        }
         let bad = |c: ondisk::Corrupt| {
             pr_err!("{}: cannot mount: group {}: {}\n", id, g, c.what);
             EUCLEAN
@@ -53,15 +69,51 @@ pub(crate) fn fill_super(
         if loaded != Some(blk) {
             buf.read(nsb.dax(), blk)?;
             loaded = Some(blk);
+            xip_util::cond_resched();
         }
         let gd = ondisk::GroupDesc::parse(&sb, g, &buf.0).map_err(bad)?;
-        groups.push(gd, GFP_KERNEL)?;
+        claims::claim_group_metadata(&sb, &claims, g, &gd).map_err(|e| match e {
+            GroupError::Corrupt(c) => bad(c),
+            GroupError::Claimed(c) => {
+                match c.owner {
+                    Some(owner) => pr_err!(
+                        "{}: cannot mount: group {}: block {} ({}) is already {}\n",
+                        id,
+                        g,
+                        c.blk,
+                        c.wanted.describe(c.blk, sb.blocks_per_group),
+                        owner.describe(c.blk, sb.blocks_per_group)
+                    ),
+                    None => pr_err!(
+                        "{}: cannot mount: group {}: metadata block {} past the end\n",
+                        id,
+                        g,
+                        c.blk
+                    ),
+                }
+                EUCLEAN
+            }
+        })?;
     }
     let params = fs::SuperParams {
         magic: ondisk::MAGIC as u32,
         maxbytes: ondisk::MAX_FILE_SIZE as i64,
     };
-    Ok((SbData { sb, groups }, params))
+    Ok((SbData { sb, claims }, params))
+}
+
+/// The descriptor of `group`, read from the device memory and checked; `ino` is the inode on
+/// whose behalf it is read, for the log line if it is corrupt.
+pub(crate) fn group_desc(sb: &SuperBlock, ino: u32, group: u32) -> Result<ondisk::GroupDesc> {
+    let s = &sb.data().sb;
+    let bad = |c| crate::corrupt(sb, u64::from(ino), c);
+    let (blk, offset) = s.group_desc_location(group).map_err(bad)?;
+    let mut raw = [0u8; ondisk::GROUP_DESC_SIZE];
+    sb.dax().read(
+        u64::from(blk) * ondisk::BLOCK_SIZE as u64 + offset as u64,
+        &mut raw,
+    )?;
+    ondisk::GroupDesc::from_bytes(s, group, &raw).map_err(bad)
 }
 
 /// `statfs(2)`, from the superblock's counters.

@@ -22,6 +22,7 @@ use kernel::{c_str, fs, prelude::*, types::ARef};
 
 mod alloc;
 mod blockmap;
+mod claims;
 mod dir;
 mod inode;
 pub mod ondisk;

@@ -2,7 +2,12 @@
 
 #include <linux/pfn_t.h>
 
-pfn_t rust_helper_page_to_pfn_t(struct page *page)
+pfn_t rust_helper___pfn_to_pfn_t(unsigned long pfn, u64 flags)
 {
-	return page_to_pfn_t(page);
+	return __pfn_to_pfn_t(pfn, flags);
+}
+
+unsigned long rust_helper_pfn_t_to_pfn(pfn_t pfn)
+{
+	return pfn_t_to_pfn(pfn);
 }

@@ -63,7 +63,14 @@ unsafe impl Sync for ContigPages {}
 /// A sub-range of a [`ContigPages`] given by its kernel address and page frame number.
 ///
 /// It borrows the pages it describes, so the memory stays allocated for as long as the
-/// description can be used.
+/// description can be used: safe code can only make one with [`ContigPages::direct`]. Its bytes
+/// can be copied with [`DirectRange::read`] and [`DirectRange::write`]; like the pages
+/// themselves, they are never exposed as a slice.
+///
+/// # Invariants
+///
+/// `kaddr` is the direct-map address of page frame `pfn`, and the `nr_pages` pages from there
+/// are mapped, contiguous and stay allocated for `'a`.
 #[derive(Clone, Copy)]
 pub struct DirectRange<'a> {
     kaddr: NonNull<u8>,
@@ -73,6 +80,22 @@ pub struct DirectRange<'a> {
 }
 
 impl<'a> DirectRange<'a> {
+    /// Describes `nr_pages` pages at `kaddr`, whose first page frame is `pfn`.
+    ///
+    /// # Safety
+    ///
+    /// `kaddr` must be the direct-map address of page frame `pfn`, and the `nr_pages` pages from
+    /// there must be contiguous and stay allocated for `'a`.
+    pub(crate) unsafe fn from_raw(kaddr: NonNull<u8>, pfn: usize, nr_pages: usize) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self {
+            kaddr,
+            pfn,
+            nr_pages,
+            _pages: core::marker::PhantomData,
+        }
+    }
+
     /// Kernel virtual address of the first byte of the range.
     pub fn kaddr(&self) -> *mut u8 {
         self.kaddr.as_ptr()
@@ -86,6 +109,51 @@ impl<'a> DirectRange<'a> {
     /// Number of pages in the range.
     pub fn nr_pages(&self) -> usize {
         self.nr_pages
+    }
+
+    /// Size of the range in bytes.
+    pub fn len(&self) -> usize {
+        self.nr_pages * PAGE_SIZE
+    }
+
+    /// Whether the range has no pages (`dax_direct_access` for 0 pages answers so).
+    pub fn is_empty(&self) -> bool {
+        self.nr_pages == 0
+    }
+
+    /// Copies `dst.len()` bytes starting at byte `offset` of the range into `dst`.
+    ///
+    /// Fails with `ERANGE` if the bytes do not lie inside the range.
+    pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
+        check_range(self.len(), offset, dst.len())?;
+        // SAFETY: The source is inside the range (checked above), which is mapped for `'a` by
+        // the type invariant; `dst` is an exclusive slice, which cannot overlap the range since
+        // no references to page memory described by a `DirectRange` are handed out.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.kaddr().add(offset), dst.as_mut_ptr(), dst.len())
+        };
+        Ok(())
+    }
+
+    /// Copies `src` into the range starting at byte `offset`.
+    ///
+    /// Fails with `ERANGE` if the bytes do not lie inside the range.
+    pub fn write(&self, offset: usize, src: &[u8]) -> Result {
+        check_range(self.len(), offset, src.len())?;
+        // SAFETY: The destination is inside the range (checked above), which is mapped for `'a`
+        // by the type invariant; `src` cannot overlap it (see `read`).
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.as_ptr(), self.kaddr().add(offset), src.len())
+        };
+        Ok(())
+    }
+}
+
+/// Checks that `[offset, offset + len)` lies inside `[0, size)`.
+fn check_range(size: usize, offset: usize, len: usize) -> Result {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(ERANGE),
     }
 }
 
@@ -150,37 +218,53 @@ impl ContigPages {
 
     /// Checks that `[offset, offset + len)` lies inside the allocation.
     fn check(&self, offset: usize, len: usize) -> Result {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.len() => Ok(()),
-            _ => Err(ERANGE),
-        }
+        check_range(self.len(), offset, len)
     }
 
     /// Copies `dst.len()` bytes starting at byte `offset` into `dst`.
     ///
     /// Fails with `ERANGE` if the range does not lie inside the allocation.
     pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
-        self.check(offset, dst.len())?;
-        // SAFETY: The source range is inside the allocation (checked above), which is mapped
-        // by the type invariant; `dst` is a valid exclusive slice, which cannot overlap pages
-        // owned by `self` since no references to them are ever handed out.
-        unsafe {
-            core::ptr::copy_nonoverlapping(self.base().add(offset), dst.as_mut_ptr(), dst.len())
-        };
-        Ok(())
+        // SAFETY: `dst` is an exclusive slice, valid for writes of its length.
+        unsafe { self.read_raw(offset, dst.as_mut_ptr(), dst.len()) }
     }
 
     /// Copies `src` into the allocation starting at byte `offset`.
     ///
     /// Fails with `ERANGE` if the range does not lie inside the allocation.
     pub fn write(&self, offset: usize, src: &[u8]) -> Result {
-        self.check(offset, src.len())?;
+        // SAFETY: `src` is valid for reads of its length.
+        unsafe { self.write_raw(offset, src.as_ptr(), src.len()) }
+    }
+
+    /// Copies `len` bytes starting at byte `offset` to `dst`, like `memmove`.
+    ///
+    /// Fails with `ERANGE` (copying nothing) if the range does not lie inside the allocation.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes of `len` bytes. It may overlap the allocation (a bio's
+    /// page may be one of these pages, mapped to user space through DAX).
+    pub(crate) unsafe fn read_raw(&self, offset: usize, dst: *mut u8, len: usize) -> Result {
+        self.check(offset, len)?;
+        // SAFETY: The source range is inside the allocation (checked above), which is mapped
+        // by the type invariant; `dst` is valid by the safety requirements.
+        unsafe { core::ptr::copy(self.base().add(offset), dst, len) };
+        Ok(())
+    }
+
+    /// Copies `len` bytes from `src` into the allocation at byte `offset`, like `memmove`.
+    ///
+    /// Fails with `ERANGE` (copying nothing) if the range does not lie inside the allocation.
+    ///
+    /// # Safety
+    ///
+    /// `src` must be valid for reads of `len` bytes. It may overlap the allocation.
+    pub(crate) unsafe fn write_raw(&self, offset: usize, src: *const u8, len: usize) -> Result {
+        self.check(offset, len)?;
         // SAFETY: The destination range is inside the allocation (checked above), which is
-        // mapped by the type invariant; `src` cannot overlap it as no references to the pages
-        // are ever handed out.
-        unsafe {
-            core::ptr::copy_nonoverlapping(src.as_ptr(), self.base().add(offset), src.len())
-        };
+        // mapped by the type invariant; `src` is valid by the safety requirements.
+        unsafe { core::ptr::copy(src, self.base().add(offset), len) };
         Ok(())
     }
 
@@ -214,6 +298,17 @@ impl ContigPages {
     /// assert!(pages.direct(5, 4).is_err());
     /// assert!(pages.direct(8, 1).is_err());
     /// assert!(pages.direct(0, 0).is_err());
+    /// // Copies through a range land in the pages it describes, across page boundaries.
+    /// tail.write(PAGE_SIZE - 1, b"ab")?;
+    /// let mut buf = [0u8; 2];
+    /// pages.read(6 * PAGE_SIZE - 1, &mut buf)?;
+    /// assert_eq!(&buf, b"ab");
+    /// pages.write(8 * PAGE_SIZE - 2, b"yz")?;
+    /// all.read(8 * PAGE_SIZE - 2, &mut buf)?;
+    /// assert_eq!(&buf, b"yz");
+    /// // ...and never outside it.
+    /// assert!(tail.write(3 * PAGE_SIZE - 1, b"ab").is_err());
+    /// assert!(tail.read(usize::MAX, &mut buf).is_err());
     /// # Ok::<(), Error>(())
     /// ```
     pub fn direct(&self, first: usize, nr_pages: usize) -> Result<DirectRange<'_>> {
@@ -227,13 +322,12 @@ impl ContigPages {
         let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
         // SAFETY: The offset is inside the allocation (checked above).
         let kaddr = unsafe { self.base().add(first * PAGE_SIZE) };
-        Ok(DirectRange {
-            // The direct-map address of a page is never null.
-            kaddr: NonNull::new(kaddr).ok_or(EINVAL)?,
-            pfn,
-            nr_pages,
-            _pages: core::marker::PhantomData,
-        })
+        // The direct-map address of a page is never null.
+        let kaddr = NonNull::new(kaddr).ok_or(EINVAL)?;
+        // SAFETY: `kaddr` is the direct-map address of page frame `pfn`, and the `nr_pages`
+        // pages from there lie inside the allocation (checked above), contiguous, and stay
+        // allocated while `self` is borrowed.
+        Ok(unsafe { DirectRange::from_raw(kaddr, pfn, nr_pages) })
     }
 }
 

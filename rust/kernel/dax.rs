@@ -10,10 +10,34 @@
 //! from that memory instead of copying it into the page cache.
 //!
 //! The driver implements [`Operations`]; [`Device::new`] allocates the `struct dax_device` with
-//! a table of callbacks that call it. The device is attached to a disk by the block layer
-//! abstraction that owns the disk (see [`crate::block::bio::DiskBuilder::dax`]), since the
-//! order of teardown matters: the DAX device must be removed from its host disk and killed
-//! before the disk goes away and before the memory it hands out is freed.
+//! a table of callbacks that call it. Filesystems can only find the device once a disk hosts
+//! it: the driver hands it to [`DiskBuilder::build`](crate::block::bio::DiskBuilder::build),
+//! and the disk then owns it.
+//!
+//! # The memory outlives every mapping of it
+//!
+//! `fs/dax.c` does not only copy to and from the memory that [`Operations::direct_access`]
+//! describes: it maps its pages into user page tables, where they stay after the call returns,
+//! until the file is unmapped. Freeing that memory while it is mapped would hand pages that
+//! user space still writes back to the page allocator. The abstractions rule this out for safe
+//! code:
+//!
+//! - [`Operations::direct_access`] returns a [`DirectRange`] that borrows the driver data `T`:
+//!   the memory it describes lives at least as long as `T` (safe code can only make one with
+//!   [`ContigPages::direct`](crate::contig_pages::ContigPages::direct), which borrows the pages).
+//! - `T` is kept in an [`Arc`] by the [`Device`]. A device that no disk hosts cannot be reached
+//!   by `fs/dax.c` at all. A device given to a disk is owned by the gendisk and released, with
+//!   its `T`, only from `block_device_operations.free_disk`, when the gendisk's last reference
+//!   goes: a mounted filesystem keeps its block device open, an open block device holds the
+//!   gendisk, and every mapping of a file holds the file and with it the mount. So `T`, and
+//!   all the memory its ranges describe, outlives every mapping.
+//! - When the disk is deleted, the DAX device is removed from its host and killed first: new
+//!   calls fail with `ENXIO`, and calls in progress are waited for (DAX SRCU). A callback that
+//!   races with the kill finds no private data and fails with `ENXIO` as well.
+//!
+//! Memory handed out here has no media errors (it is RAM, or is treated as such): the device
+//! has no `recovery_write` operation, and [`Operations::direct_access`] never reports
+//! `EHWPOISON`, the only answer on which `fs/dax.c` would ask for a recovery write.
 
 use crate::{
     bindings,
@@ -21,16 +45,10 @@ use crate::{
     error::{code::*, from_err_ptr, Error, Result},
     sync::Arc,
 };
-use core::ptr::NonNull;
-
-/// Why `fs/dax.c` asks for direct access.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum AccessMode {
-    /// Ordinary access, to read, write or map the memory.
-    Access,
-    /// Access to write over poisoned memory in order to clear it.
-    RecoveryWrite,
-}
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 /// The operations of a DAX device, implemented by its driver.
 ///
@@ -42,22 +60,17 @@ pub trait Operations: Send + Sync + Sized + 'static {
     ///
     /// Returns the range found; it may be shorter than `nr_pages` but must start at `pgoff`.
     /// Return `ERANGE` (or any error) for a page outside the device. Must not sleep.
-    fn direct_access(&self, pgoff: u64, nr_pages: usize, mode: AccessMode)
-        -> Result<DirectRange<'_>>;
+    ///
+    /// The range borrows `self`: `fs/dax.c` maps its pages for as long as the device's host
+    /// disk exists, and the abstraction keeps `self` alive until then (see the
+    /// [module documentation](self)).
+    fn direct_access(&self, pgoff: u64, nr_pages: usize) -> Result<DirectRange<'_>>;
 
     /// Sets `nr_pages` pages starting at page `pgoff` to zero.
     fn zero_page_range(&self, pgoff: u64, nr_pages: usize) -> Result;
-
-    /// Makes the pages `[pgoff, pgoff + nr_pages)` writable again after a media error, before
-    /// `recovery_write` copies the new data over them.
-    ///
-    /// Memory without media errors (RAM) has nothing to clear: the default does nothing.
-    fn clear_poison(&self, _pgoff: u64, _nr_pages: usize) -> Result {
-        Ok(())
-    }
 }
 
-/// A registered `struct dax_device` whose operations are those of `T`.
+/// A `struct dax_device` whose operations are those of `T`.
 ///
 /// Dropping it kills the device (new `dax_direct_access` calls fail with `-ENXIO`, and it waits
 /// for calls in progress to finish through the DAX SRCU), drops the reference it holds, and
@@ -70,11 +83,13 @@ pub trait Operations: Send + Sync + Sized + 'static {
 pub struct Device<T: Operations> {
     dax: NonNull<bindings::dax_device>,
     data: Arc<T>,
+    /// Set once `kill_dax` has returned.
+    killed: AtomicBool,
 }
 
 // SAFETY: The `dax_device` may be used and released from any thread, and `T: Send + Sync`.
 unsafe impl<T: Operations> Send for Device<T> {}
-// SAFETY: `&Device` only gives access to the raw pointer and to `&T`, with `T: Sync`.
+// SAFETY: `&Device` only gives access to `&T` and to thread-safe DAX calls, with `T: Sync`.
 unsafe impl<T: Operations> Sync for Device<T> {}
 
 impl<T: Operations> Device<T> {
@@ -82,13 +97,15 @@ impl<T: Operations> Device<T> {
         direct_access: Some(Self::direct_access_callback),
         dax_supported: None,
         zero_page_range: Some(Self::zero_page_range_callback),
-        recovery_write: Some(Self::recovery_write_callback),
+        // No poison to clear: see the module documentation.
+        recovery_write: None,
     };
 
     /// Allocates a DAX device whose callbacks call `data`'s [`Operations`].
     pub fn new(data: Arc<T>) -> Result<Self> {
-        // SAFETY: `OPS` is a static table valid for the lifetime of the device; the private
-        // pointer stays valid until `drop`, which kills the device before releasing `data`.
+        // SAFETY: `OPS` is a constant, promoted to a static, valid for as long as the device
+        // can call it; the private pointer stays valid until `drop`, which kills the device
+        // before releasing `data`.
         let dax = from_err_ptr(unsafe {
             bindings::alloc_dax((&*data as *const T).cast_mut().cast(), &Self::OPS)
         })?;
@@ -96,6 +113,7 @@ impl<T: Operations> Device<T> {
         Ok(Self {
             dax: NonNull::new(dax).ok_or(ENOMEM)?,
             data,
+            killed: AtomicBool::new(false),
         })
     }
 
@@ -105,27 +123,41 @@ impl<T: Operations> Device<T> {
     }
 
     /// The raw `struct dax_device`, for abstractions that attach it to a host.
-    pub fn as_raw(&self) -> *mut bindings::dax_device {
+    pub(crate) fn as_raw(&self) -> *mut bindings::dax_device {
         self.dax.as_ptr()
+    }
+
+    /// Kills the device: from now on `dax_direct_access` and `dax_zero_page_range` fail with
+    /// `-ENXIO`, and no callback is running any more when this returns. Calling it again does
+    /// nothing (and does not wait for another SRCU grace period).
+    pub(crate) fn kill(&self) {
+        if self.killed.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: `self.dax` is live by the type invariant. `kill_dax` may be called more than
+        // once (by racing callers that both saw `killed` false).
+        unsafe { bindings::kill_dax(self.dax.as_ptr()) };
+        self.killed.store(true, Ordering::Release);
     }
 
     /// Calls [`Operations::direct_access`] through the same path a filesystem uses
     /// (`dax_direct_access` under `dax_read_lock`, which checks that the device is alive and
     /// clamps the count to `nr_pages`; 0 pages asks whether the page exists).
     ///
-    /// Returns the kernel address, pfn and length of the run found.
+    /// Returns the range found, with the kernel address and pfn that `fs/dax.c` gets; its bytes
+    /// can be read and written through [`DirectRange::read`] and [`DirectRange::write`].
     ///
     /// # Examples
     ///
     /// ```
     /// use kernel::alloc::flags::{GFP_KERNEL, __GFP_ZERO};
     /// use kernel::contig_pages::{ContigPages, DirectRange, PAGE_SIZE};
-    /// use kernel::dax::{self, AccessMode};
+    /// use kernel::dax;
     /// use kernel::sync::Arc;
     ///
     /// struct Ram(ContigPages);
     /// impl dax::Operations for Ram {
-    ///     fn direct_access(&self, pgoff: u64, nr: usize, _: AccessMode) -> Result<DirectRange<'_>> {
+    ///     fn direct_access(&self, pgoff: u64, nr: usize) -> Result<DirectRange<'_>> {
     ///         let first = usize::try_from(pgoff)?;
     ///         let nr = nr.min(self.0.nr_pages().saturating_sub(first));
     ///         self.0.direct(first, nr)
@@ -137,22 +169,25 @@ impl<T: Operations> Device<T> {
     ///
     /// let dev = dax::Device::new(Arc::new(Ram(ContigPages::alloc(2, GFP_KERNEL | __GFP_ZERO)?),
     ///                                     GFP_KERNEL)?)?;
-    /// let (kaddr, pfn, n) = dev.direct_access(1, 8)?;
-    /// assert_eq!(n, 3); // clamped to the end of the memory
-    /// let (kaddr0, pfn0, _) = dev.direct_access(0, 1)?;
-    /// assert_eq!(pfn, pfn0 + 1);
-    /// assert_eq!(kaddr as usize, kaddr0 as usize + PAGE_SIZE);
+    /// let r = dev.direct_access(1, 8)?;
+    /// assert_eq!(r.nr_pages(), 3); // clamped to the end of the memory
+    /// let r0 = dev.direct_access(0, 1)?;
+    /// assert_eq!(r.pfn(), r0.pfn() + 1);
+    /// assert_eq!(r.kaddr() as usize, r0.kaddr() as usize + PAGE_SIZE);
     /// assert_eq!(dev.direct_access(4, 1).err(), Some(ERANGE));
-    /// assert_eq!(dev.direct_access(3, 0).map(|r| r.2), Ok(0)); // the page exists
+    /// assert_eq!(dev.direct_access(3, 0).map(|r| r.nr_pages()), Ok(0)); // the page exists
     /// assert_eq!(dev.direct_access(4, 0).err(), Some(ERANGE));
-    /// dev.data().0.write(PAGE_SIZE, b"poison")?;
-    /// dev.zero_page_range(1, 1)?;
-    /// let mut buf = [1u8; 6];
-    /// dev.data().0.read(PAGE_SIZE, &mut buf)?;
+    /// // The address handed out is the memory's: bytes written through it are the memory's.
+    /// r.write(PAGE_SIZE, b"poison")?;
+    /// let mut buf = [0u8; 6];
+    /// dev.data().0.read(2 * PAGE_SIZE, &mut buf)?;
+    /// assert_eq!(&buf, b"poison");
+    /// dev.zero_page_range(2, 1)?;
+    /// r.read(PAGE_SIZE, &mut buf)?;
     /// assert_eq!(buf, [0u8; 6]);
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn direct_access(&self, pgoff: u64, nr_pages: usize) -> Result<(*mut u8, usize, usize)> {
+    pub fn direct_access(&self, pgoff: u64, nr_pages: usize) -> Result<DirectRange<'_>> {
         let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
         let mut pfn = bindings::pfn_t { val: 0 };
         let pgoff = usize::try_from(pgoff).map_err(|_| ERANGE)?;
@@ -175,9 +210,12 @@ impl<T: Operations> Device<T> {
         if ret < 0 {
             return Err(Error::from_errno(ret as i32));
         }
-        // The pfn_t flags live in the bits above the largest possible pfn.
-        let pfn_bits = 64 - crate::contig_pages::PAGE_SIZE.trailing_zeros();
-        Ok((kaddr.cast(), (pfn.val & ((1u64 << pfn_bits) - 1)) as usize, ret as usize))
+        let kaddr = NonNull::new(kaddr.cast::<u8>()).ok_or(EIO)?;
+        // SAFETY: `dax_direct_access` succeeded, so the device called `direct_access_callback`
+        // (it is ours: `OPS`), which stored a range that `self.data.direct_access` returned,
+        // cut to `ret` pages: memory that stays allocated while `self.data` is borrowed, and
+        // so for the lifetime of `&self`.
+        Ok(unsafe { DirectRange::from_raw(kaddr, pfn_of(pfn), ret as usize) })
     }
 
     /// Calls [`Operations::zero_page_range`] through `dax_zero_page_range` (one page at a time,
@@ -194,48 +232,59 @@ impl<T: Operations> Device<T> {
         })
     }
 
+    /// The driver data of `dax`, or `None` once the device has been killed.
+    ///
     /// # Safety
     ///
-    /// `dax` must be a device allocated by [`Device::new`] for this `T` and not yet dropped.
-    unsafe fn data_of<'a>(dax: *mut bindings::dax_device) -> &'a T {
-        // SAFETY: By the safety requirements, the private data is `Arc::as_ptr` of the
-        // `Arc<T>` held by the `Device`, which outlives every callback (it is killed first).
-        unsafe { &*bindings::dax_get_private(dax).cast::<T>() }
+    /// `dax` must be a device allocated by [`Device::new`] for this `T`, and the call must come
+    /// from a callback (C calls back only while the device is alive, and `Device::drop` kills
+    /// it, waiting for callbacks in progress, before it releases anything).
+    unsafe fn data_of<'a>(dax: *mut bindings::dax_device) -> Option<&'a T> {
+        // SAFETY: `dax` is a valid device by the safety requirements.
+        let data = unsafe { bindings::dax_get_private(dax) };
+        // `dax_get_private` returns NULL once `kill_dax` has cleared `DAXDEV_ALIVE`, which can
+        // happen while a callback that passed `dax_alive()` is on its way here.
+        //
+        // SAFETY: A non-null private pointer is `Arc::as_ptr` of the `Arc<T>` held by the
+        // `Device`, which releases it only after `kill_dax` has waited for every callback in
+        // progress (this one included) to return.
+        NonNull::new(data.cast::<T>()).map(|p| unsafe { &*p.as_ptr() })
     }
 
     unsafe extern "C" fn direct_access_callback(
         dax: *mut bindings::dax_device,
         pgoff: usize,
         nr_pages: isize,
-        mode: bindings::dax_access_mode,
+        _mode: bindings::dax_access_mode,
         kaddr: *mut *mut core::ffi::c_void,
         pfn: *mut bindings::pfn_t,
     ) -> isize {
-        // SAFETY: C calls this only for devices made with `OPS`, i.e. by `Device::<T>::new`,
-        // while they are alive.
-        let data = unsafe { Self::data_of(dax) };
-        let mode = if mode == bindings::dax_access_mode_DAX_RECOVERY_WRITE {
-            AccessMode::RecoveryWrite
-        } else {
-            AccessMode::Access
+        // SAFETY: C calls this only for devices made with `OPS`, i.e. by `Device::<T>::new`.
+        let Some(data) = (unsafe { Self::data_of(dax) }) else {
+            return ENXIO.to_errno() as _;
         };
         let Ok(nr) = usize::try_from(nr_pages) else {
             return EINVAL.to_errno() as _;
         };
         // `fs/dax.c` may ask for zero pages to learn whether the page exists: the answer must
-        // then be non-zero (`dax_direct_access` clamps it to what was asked).
-        match data.direct_access(pgoff as u64, nr.max(1), mode) {
+        // then be non-zero (`dax_direct_access` clamps it to what was asked). The mode is
+        // always `DAX_ACCESS`: recovery writes are asked for only after `EHWPOISON`, which is
+        // never returned (below).
+        match data.direct_access(pgoff as u64, nr.max(1)) {
             Ok(range) => {
                 // SAFETY: The out-pointers are valid or null, as `dax_direct_access`
                 // documents.
                 unsafe { Self::store(&range, kaddr, pfn) };
                 range.nr_pages().min(nr.max(1)) as _
             }
+            Err(e) if e.to_errno() == -(bindings::EHWPOISON as i32) => EIO.to_errno() as _,
             Err(e) => e.to_errno() as _,
         }
     }
 
     /// Writes `range` to the out-pointers of `direct_access`, each of which may be null.
+    ///
+    /// This is the one place where the memory is handed to `fs/dax.c` as a pfn.
     ///
     /// # Safety
     ///
@@ -251,9 +300,10 @@ impl<T: Operations> Device<T> {
         }
         if !pfn.is_null() {
             // `DirectRange` describes ordinary pages of the direct map: no pfn_t flags
-            // (the same value as `page_to_pfn_t`).
-            // SAFETY: Non-null, so valid for writes by the safety requirements.
-            unsafe { *pfn = bindings::pfn_t { val: range.pfn() as u64 } };
+            // (not `PFN_DEV`/`PFN_MAP`: the pages are not `ZONE_DEVICE` pages).
+            // SAFETY: Non-null, so valid for writes by the safety requirements; the helper
+            // only builds a value.
+            unsafe { *pfn = bindings::__pfn_to_pfn_t(range.pfn() as _, 0) };
         }
     }
 
@@ -263,40 +313,118 @@ impl<T: Operations> Device<T> {
         nr_pages: usize,
     ) -> core::ffi::c_int {
         // SAFETY: As in `direct_access_callback`.
-        let data = unsafe { Self::data_of(dax) };
+        let Some(data) = (unsafe { Self::data_of(dax) }) else {
+            return ENXIO.to_errno();
+        };
         match data.zero_page_range(pgoff as u64, nr_pages) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
     }
+}
 
-    unsafe extern "C" fn recovery_write_callback(
-        dax: *mut bindings::dax_device,
-        pgoff: usize,
-        addr: *mut core::ffi::c_void,
-        bytes: usize,
-        iter: *mut bindings::iov_iter,
-    ) -> usize {
-        // SAFETY: As in `direct_access_callback`.
-        let data = unsafe { Self::data_of(dax) };
-        let nr_pages = bytes.div_ceil(crate::contig_pages::PAGE_SIZE);
-        if data.clear_poison(pgoff as u64, nr_pages).is_err() {
-            return 0;
-        }
-        // SAFETY: `fs/dax.c` passes `addr` as returned by our `direct_access` for `pgoff` in
-        // recovery mode, valid for `bytes` bytes, and a valid iterator.
-        unsafe { bindings::_copy_from_iter(addr, bytes, iter) }
-    }
+/// The page frame number in a `pfn_t` from `dax_direct_access`, without its flags.
+fn pfn_of(pfn: bindings::pfn_t) -> usize {
+    // SAFETY: The helper only computes on the value.
+    unsafe { bindings::pfn_t_to_pfn(pfn) as usize }
 }
 
 impl<T: Operations> Drop for Device<T> {
     fn drop(&mut self) {
-        // SAFETY: `self.dax` is live by the type invariant. `kill_dax` waits (SRCU) for
-        // callbacks in progress, after which none can start, so `self.data` may be dropped
-        // after `put_dax`.
-        unsafe {
-            bindings::kill_dax(self.dax.as_ptr());
-            bindings::put_dax(self.dax.as_ptr());
+        // `kill` waits (SRCU) for callbacks in progress, after which none can start, so
+        // `self.data` may be dropped after `put_dax`.
+        self.kill();
+        // SAFETY: `self.dax` is live by the type invariant; this drops our reference.
+        unsafe { bindings::put_dax(self.dax.as_ptr()) };
+    }
+}
+
+/// KUnit suite `rust_dax`: what the callbacks answer when `fs/dax.c` calls them, including in
+/// the window where the device is being killed (which no public entry point can reach, since
+/// `dax_direct_access` checks that the device is alive before calling).
+#[cfg(CONFIG_KUNIT)]
+mod tests {
+    use super::*;
+    use crate::{
+        alloc::flags::{GFP_KERNEL, __GFP_ZERO},
+        contig_pages::{ContigPages, PAGE_SIZE},
+        kunit_expect, kunit_expect_eq,
+        kunit_suite::Test,
+    };
+
+    /// Two pages; page 1 reports a media error.
+    struct Ram(ContigPages);
+
+    impl Operations for Ram {
+        fn direct_access(&self, pgoff: u64, nr: usize) -> Result<DirectRange<'_>> {
+            match pgoff {
+                0 => self.0.direct(0, nr.min(1)),
+                1 => Err(Error::from_errno(-(bindings::EHWPOISON as i32))),
+                _ => Err(ERANGE),
+            }
+        }
+        fn zero_page_range(&self, pgoff: u64, nr: usize) -> Result {
+            self.0.zero(usize::try_from(pgoff)? * PAGE_SIZE, nr * PAGE_SIZE)
         }
     }
+
+    /// Calls the `direct_access` callback as `fs/dax.c` would: (return value, kaddr, pfn).
+    fn call(dev: &Device<Ram>, pgoff: usize, nr: isize) -> (isize, usize, usize) {
+        let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
+        let mut pfn = bindings::pfn_t { val: 0 };
+        // SAFETY: `dev` was made by `Device::new` and is not dropped; the out-pointers are
+        // valid. Calling the callback directly is what `dax_direct_access` does (which also
+        // holds the DAX SRCU read lock: not needed here, as nothing kills the device
+        // concurrently).
+        let ret = unsafe {
+            Device::<Ram>::direct_access_callback(
+                dev.as_raw(),
+                pgoff,
+                nr,
+                bindings::dax_access_mode_DAX_ACCESS,
+                &mut kaddr,
+                &mut pfn,
+            )
+        };
+        (ret, kaddr as usize, pfn_of(pfn))
+    }
+
+    fn callbacks(t: &mut Test) {
+        let dev = ContigPages::alloc(1, GFP_KERNEL | __GFP_ZERO)
+            .map_err(Error::from)
+            .and_then(|p| Arc::new(Ram(p), GFP_KERNEL).map_err(Error::from))
+            .and_then(Device::new);
+        let Ok(dev) = dev else {
+            kunit_expect!(t, false, "no device");
+            return;
+        };
+        let Ok(page0) = dev.data().0.direct(0, 1) else {
+            kunit_expect!(t, false, "no page 0");
+            return;
+        };
+        let want = (1, page0.kaddr() as usize, page0.pfn());
+        // The address and pfn handed out are the memory's; 0 pages asks whether it exists.
+        kunit_expect_eq!(t, call(&dev, 0, 1), want);
+        kunit_expect_eq!(t, call(&dev, 0, 0), want);
+        kunit_expect_eq!(t, call(&dev, 0, -1).0, EINVAL.to_errno() as isize);
+        kunit_expect_eq!(t, call(&dev, 2, 1).0, ERANGE.to_errno() as isize);
+        // A media error is reported as EIO, so that `fs/dax.c` never asks for a recovery write
+        // (there is no `recovery_write` operation).
+        kunit_expect_eq!(t, call(&dev, 1, 1).0, EIO.to_errno() as isize);
+
+        // Once `kill_dax` has cleared DAXDEV_ALIVE, a callback that was already on its way (it
+        // passed `dax_alive()`) finds no private data: ENXIO, not a NULL dereference.
+        dev.kill();
+        kunit_expect_eq!(t, call(&dev, 0, 1).0, ENXIO.to_errno() as isize);
+        // SAFETY: As in `call`.
+        let zeroed = unsafe { Device::<Ram>::zero_page_range_callback(dev.as_raw(), 0, 1) };
+        kunit_expect_eq!(t, zeroed, ENXIO.to_errno());
+        // The entry points of `fs/dax.c` refuse a dead device before calling.
+        kunit_expect_eq!(t, dev.direct_access(0, 1).err(), Some(ENXIO));
+        kunit_expect_eq!(t, dev.zero_page_range(0, 1), Err(ENXIO));
+        // Killing again is harmless; dropping the device after a kill too.
+        dev.kill();
+    }
+
+    crate::kunit_test_suite!(rust_dax, [callbacks]);
 }

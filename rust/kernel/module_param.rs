@@ -93,7 +93,7 @@ macro_rules! module_param {
     };
     (module: $module:literal, $static:ident : $name:ident : u64 = $default:expr, $desc:literal) => {
         $crate::module_param!(@impl $module, $static, $name, u64, $default, $desc,
-                              param_ops_ulong, "ulong");
+                              param_ops_ullong, "ullong");
     };
     (module: $module:literal, $static:ident : $name:ident : bool = $default:expr, $desc:literal) => {
         $crate::module_param!(@impl $module, $static, $name, bool, $default, $desc,

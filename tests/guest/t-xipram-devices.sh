@@ -20,6 +20,10 @@ run rmmod xipram
 modinfo xipram >/tmp/modinfo
 grep -q 'parm:.*nr_devices:.*Number of devices' /tmp/modinfo || { cat /tmp/modinfo; fail "modinfo: nr_devices"; }
 grep -q 'parm:.*size_mib:.*Size of each device in MiB' /tmp/modinfo || { cat /tmp/modinfo; fail "modinfo: size_mib"; }
+# Their C types (the parmtype tags): size_mib is a u64, parsed by param_ops_ullong.
+modinfo -F parmtype xipram >/tmp/parmtype
+grep -qx 'size_mib:ullong' /tmp/parmtype || { cat /tmp/parmtype; fail "modinfo: size_mib is not an ullong"; }
+grep -qx 'nr_devices:uint' /tmp/parmtype || { cat /tmp/parmtype; fail "modinfo: nr_devices is not a uint"; }
 
 # Several devices of a given size; each is independent.
 run modprobe xipram nr_devices=3 size_mib=5
@@ -35,16 +39,26 @@ done
 run rmmod xipram
 
 # The memory is held while loaded and all returned on unload.  MemFree moves
-# in steps (per-CPU lists), so allow some slack around the 256 MiB.
-echo 3 >/proc/sys/vm/drop_caches
-before=$(meminfo MemFree)
-run modprobe xipram size_mib=256
-loaded=$(meminfo MemFree)
-held=$(((before - loaded) / 1024))
-echo "MemFree: before $before kB, loaded $loaded kB: the device holds $held MiB for size_mib=256"
-[ "$held" -ge 250 ] && [ "$held" -le 270 ] || fail "device holds $held MiB, expected about 256"
-run rmmod xipram
-after=$(meminfo MemFree)
-echo "MemFree after rmmod: $after kB"
-[ $(((before - after) / 1024)) -le 8 ] || fail "rmmod gave back only $(((after - loaded) / 1024)) MiB"
+# in steps (per-CPU lists), so allow some slack around the 256 MiB; and the
+# kernel may free other memory during the load (KASAN's quarantine of freed
+# objects drains as the module and its KUnit suite allocate), which makes the
+# device look smaller: measure up to three times and keep the best.
+ok=
+for try in 1 2 3; do
+	echo 3 >/proc/sys/vm/drop_caches
+	before=$(meminfo MemFree)
+	run modprobe xipram size_mib=256
+	loaded=$(meminfo MemFree)
+	held=$(((before - loaded) / 1024))
+	run rmmod xipram
+	after=$(meminfo MemFree)
+	back=$(((after - loaded) / 1024))
+	echo "MemFree: before $before kB, loaded $loaded kB, after rmmod $after kB:" \
+		"the device held $held MiB for size_mib=256, rmmod gave back $back MiB"
+	if [ "$held" -ge 250 ] && [ "$held" -le 270 ] && [ $(((before - after) / 1024)) -le 8 ]; then
+		ok=1
+		break
+	fi
+done
+[ -n "$ok" ] || fail "device held $held MiB (expected about 256), rmmod gave back $back MiB"
 exit 0

@@ -91,6 +91,7 @@ for l in $LIBS; do [ -f "$l" ] || die "no $l"; done
 
 key=$( {
 	sha256sum <"$0"
+	sha256sum <"$(dirname "$0")/xipfs-tinygroups.py"
 	sha256sum <"$BUSYBOX"
 	"$RUSTC" -V
 	for l in $LIBS; do echo "$l"; sha256sum <"$l"; done
@@ -144,6 +145,15 @@ ln -s file-small "$sm/link-fast"
 ln -s "$long" "$sm/link-slow"
 ln -s file-small "$sm/sym-fast"
 ln -s "$long" "$sm/sym-slow"
+# For the cross-linked images (the claim map): a two-block file, one-block files whose first
+# block gets pointed elsewhere, and a directory of 4 blocks (300 hard links, 40-byte names).
+head -c 8192 /dev/zero | tr '\0' 'A' >"$sm/alias"
+for f in x1 x2 victim-it victim-bb victim-gdt victim-ind victim-dir; do
+	head -c 4096 /dev/zero | tr '\0' "${f: -1}" >"$sm/$f"
+done
+mkdir "$sm/bigdir"
+echo target >"$sm/bigdir/target"
+for i in $(seq 300); do ln "$sm/bigdir/target" "$sm/bigdir/$(printf 'entry-%034d' "$i")"; done
 # -I 256 and 4 KiB blocks as in the test tree; 64 inodes.
 mkimg() { # BLOCKSIZE IMG
 	mke2fs -q -t ext2 -b "$1" -I 256 -N 64 -d "$sm" "$2" 1M >"$work/mke2fs.out" 2>&1 ||
@@ -211,7 +221,8 @@ blocks_count=$(py get "$good" $((SB + 4)) 4)
 inodes_count=$(py get "$good" $((SB + 0)) 4)
 # Inode fields (struct ext2_inode).
 I_MODE=0 I_SIZE=4 I_BLOCK=40 I_SIZE_HIGH=108
-for p in file-ind huge badtype dir dir0 dir-odd loopdir sym-fast sym-slow; do
+for p in file-ind huge badtype dir dir0 dir-odd loopdir sym-fast sym-slow \
+	alias x1 x2 victim-it victim-bb victim-gdt victim-ind victim-dir bigdir; do
 	i=$(ino_of "/$p")
 	[ -n "$i" ] || die "no inode for /$p in small.img"
 	eval "ino_${p//-/_}=$i"
@@ -227,12 +238,19 @@ past_end=$((blocks_count + 1000))
 list=$work/bad.list
 cat >"$list" <<EOF
 # Expectations of tests/guest/t-xipfs-corrupt.sh, made by tests/guest/xipfs-images.sh.
-# Every image is 1 MiB.  One check per line, each on a fresh mount of the image:
-#   IMAGE mount-fails ERRS               mount -o ro fails with one of ERRS
+# Images are 1 MiB, except *.img.gz (gzip'ed, loaded into a device of their size).
+# One check per line, each on a fresh mount of the image, except "then" lines:
+#   IMAGE mount-fails ERRS [log=REGEX]   mount -o ro fails with one of ERRS (and a log line
+#                                        matching REGEX, as below)
 #   IMAGE mount-ok-ro                    mount -o ro works
-#   IMAGE access OP PATH EXPECT [inode=N]
+#   IMAGE access OP PATH EXPECT [inode=N[,M]] [log=REGEX]
 #       mount -o ro works, then \`xipmap try OP /mnt/x/PATH EXPECT\` passes; when the outcome
-#       is an error, the kernel log must have a new line naming xipfs (and inode N if given)
+#       is an error, the kernel log must have a new line naming xipfs and, in that same line,
+#       "inode N" and "inode M" if given and a match of the extended REGEX if given (where
+#       "." stands for the spaces)
+#   IMAGE then OP PATH EXPECT [inode=N[,M]] [log=REGEX]
+#       the same on the mount of the line before (same IMAGE), after what it did: which of
+#       two owners of a block is used first decides which one is refused
 # ERRS and EXPECT are |-separated errno names; EXPECT may also hold ok, zeros, SIGBUS
 # (see tests/progs/xipmap.rs).
 EOF
@@ -367,6 +385,84 @@ py set "$img" $(($(inode_at "$ino_badtype") + I_MODE)) 2 $((0170000 | 0644))
 bad bad-file-type.img access stat /badtype 'EUCLEAN|EIO' "inode=$ino_badtype"
 bad bad-file-type.img access ls / ok
 
+# --- Cross-linked blocks.  fs/dax.c gives each device page to one file page and WARNs on a
+# second: xipfs's claim map refuses the second owner of a block (EUCLEAN, SIGBUS in a
+# mapping) with a log line naming both.  Metadata is claimed at mount, file blocks when
+# first used.
+sif() { # IMAGE PATH FIELD VALUE
+	debugfs -w -R "sif $2 $3 $4" "$1" >"$work/debugfs.out" 2>&1 ||
+		{ cat "$work/debugfs.out" >&2; die "debugfs sif $2 $3 $4 failed"; }
+}
+alias0=$(bmap "$ino_alias" 0)
+x1_0=$(bmap "$ino_x1" 0)
+dumpe2fs "$good" 2>/dev/null >"$work/dumpe2fs.out"
+bb_block=$(sed -n 's/^ *Block bitmap at \([0-9]*\) .*/\1/p' "$work/dumpe2fs.out" | head -1)
+it_first=$(sed -n 's/^ *Inode table at \([0-9]*\)-.*/\1/p' "$work/dumpe2fs.out" | head -1)
+[ -n "$bb_block" ] && [ -n "$it_first" ] || die "no bitmap or inode table in dumpe2fs's output"
+# The reproducer of issue 7: /alias's second block is its first; /x2's block is /x1's.
+img=$(mkbad xlink)
+sif "$img" /alias 'block[1]' "$alias0"
+sif "$img" /x2 'block[0]' "$x1_0"
+ia=$ino_alias i1=$ino_x1 i2=$ino_x2
+bad bad-xlink.img access mmap /alias SIGBUS "inode=$ia" "log=block.$alias0.[(]its.file.block.1[)].is.already.file.block.0.of.inode.$ia\$"
+bad bad-xlink.img then mmap /x1 ok
+bad bad-xlink.img then mmap /x2 SIGBUS "inode=$i2,$i1" "log=[(]its.file.block.0[)].is.already.file.block.0.of.inode.$i1\$"
+bad bad-xlink.img then cat /x2 EUCLEAN "inode=$i2,$i1"
+bad bad-xlink.img then cat /x1 ok
+bad bad-xlink.img access cat /alias EUCLEAN "inode=$ia"
+bad bad-xlink.img access cat /x2 ok
+bad bad-xlink.img then mmap /x1 SIGBUS "inode=$i1,$i2"
+# File data on metadata: refused whatever was read before (metadata is claimed at mount).
+img=$(mkbad xlink-inode-table)
+sif "$img" /victim-it 'block[0]' $((it_first + 1))
+bad bad-xlink-inode-table.img access mmap /victim-it SIGBUS "inode=$ino_victim_it" 'log=is.already.the.inode.table.of.group.0$'
+bad bad-xlink-inode-table.img access cat /victim-it EUCLEAN "inode=$ino_victim_it"
+img=$(mkbad xlink-bitmap)
+sif "$img" /victim-bb 'block[0]' "$bb_block"
+bad bad-xlink-bitmap.img access mmap /victim-bb SIGBUS "inode=$ino_victim_bb" 'log=is.already.the.block.bitmap.of.group.0$'
+img=$(mkbad xlink-gdt)
+sif "$img" /victim-gdt 'block[0]' "$gdt_block"
+bad bad-xlink-gdt.img access cat /victim-gdt EUCLEAN "inode=$ino_victim_gdt" 'log=is.already.the.group.descriptor.table.of.group.0$'
+# File data on another file's indirect block, and on a directory block: the first user wins.
+img=$(mkbad xlink-indirect)
+sif "$img" /victim-ind 'block[0]' "$ind_block"
+bad bad-xlink-indirect.img access cat /file-ind ok
+bad bad-xlink-indirect.img then mmap /victim-ind SIGBUS "inode=$ino_victim_ind,$ino_file_ind" "log=is.already.an.indirect.block.of.inode.$ino_file_ind\$"
+bad bad-xlink-indirect.img access mmap /victim-ind ok
+bad bad-xlink-indirect.img then cat /file-ind EUCLEAN "inode=$ino_file_ind,$ino_victim_ind" "log=[(]one.of.its.indirect.blocks[)].is.already.file.block.0.of.inode.$ino_victim_ind\$"
+img=$(mkbad xlink-dir)
+sif "$img" /victim-dir 'block[0]' "$dir_block"
+bad bad-xlink-dir.img access ls /dir ok
+bad bad-xlink-dir.img then mmap /victim-dir SIGBUS "inode=$ino_victim_dir,$ino_dir"
+bad bad-xlink-dir.img access mmap /victim-dir ok
+bad bad-xlink-dir.img then ls /dir EUCLEAN "inode=$ino_dir,$ino_victim_dir"
+bad bad-xlink-dir.img then stat /dir/a EUCLEAN "inode=$ino_dir,$ino_victim_dir"
+# A directory whose blocks all alias its first: the walk is refused at block 1, so no lookup
+# copies the directory's size in bytes out of one block.
+bd0=$(bmap "$ino_bigdir" 0)
+[ "$(bmap "$ino_bigdir" 3)" -gt 0 ] || die "/bigdir has fewer than 4 blocks"
+img=$(mkbad dir-alias)
+for i in 1 2 3; do sif "$img" /bigdir "block[$i]" "$bd0"; done
+bad bad-dir-alias.img access ls /bigdir EUCLEAN "inode=$ino_bigdir" "log=[(]its.file.block.1[)].is.already.file.block.0.of.inode.$ino_bigdir\$"
+bad bad-dir-alias.img access stat /bigdir/no-such-name EUCLEAN "inode=$ino_bigdir"
+
+# --- Geometry: groups of 16 blocks on 64 MiB (1024 groups, 8 descriptor blocks), a valid
+# ext2 that mke2fs would not make: it mounts, reading each descriptor from the device and
+# keeping none.  8-block groups on 24 MiB (768 groups): the 6 descriptor blocks leave no
+# room in group 0 for both its bitmaps, and its inode bitmap lands outside it: refused.
+python3 "$(dirname "$0")/xipfs-tinygroups.py" "$work/tiny-groups.img" 16384 16
+e2fsck -fn "$work/tiny-groups.img" >"$work/e2fsck.out" 2>&1 ||
+	{ cat "$work/e2fsck.out" >&2; die "e2fsck -fn tiny-groups.img found problems"; }
+python3 "$(dirname "$0")/xipfs-tinygroups.py" "$work/bad-tiny-groups-8.img" 6144 8
+if e2fsck -fn "$work/bad-tiny-groups-8.img" >"$work/e2fsck.out" 2>&1; then
+	die "bad-tiny-groups-8.img: e2fsck -fn finds nothing wrong"
+fi
+gzip -9 "$work/tiny-groups.img" "$work/bad-tiny-groups-8.img"
+bad tiny-groups.img.gz mount-ok-ro
+bad tiny-groups.img.gz access find / ok
+bad tiny-groups.img.gz access ls /lost+found ok
+bad bad-tiny-groups-8.img.gz mount-fails EUCLEAN 'log=cannot.mount:.group.0:.inode.bitmap.not.in.its.group$'
+
 # ---------------------------------------------------------------------------
 # Every bad image must be corrupt to e2fsck, except the three that are valid to it.
 for img in "$work"/bad-*.img; do
@@ -385,11 +481,14 @@ done
 for name in $(awk '!/^#/ { print $1 }' "$list" | sort -u); do
 	[ "$name" = small.img ] || [ -f "$work/$name" ] || die "bad.list names $name, which was not made"
 done
+# A "then" line continues the check before it, which must be on the same image.
+awk '!/^#/ { if ($2 == "then" && $1 != prev) { print "bad.list line " NR ": then after another image"; bad = 1 }
+	prev = $1 } END { exit bad }' "$list" >&2 || die "bad.list: misplaced 'then' line"
 
 mkdir -p "$out"
-rm -f "$out"/*.img "$out/bad.list" "$out/images.key"
-mv "$work"/*.img "$list" "$out/"
+rm -f "$out"/*.img "$out"/*.img.gz "$out/bad.list" "$out/images.key"
+mv "$work"/*.img "$work"/*.img.gz "$list" "$out/"
 echo "$key" >"$out/images.key"
 printf 'xipfs-images: %s: exec.img, small.img, %s bad images, %s checks in bad.list, in %.1f s\n' \
-	"$out" "$(ls "$out"/bad-*.img | wc -l)" "$(grep -vc '^#' "$out/bad.list")" \
+	"$out" "$(ls "$out"/bad-*.img* | wc -l)" "$(grep -vc '^#' "$out/bad.list")" \
 	"$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" >&2

@@ -8,14 +8,17 @@
 //!   discards and write-zeroes (both zero the range; the memory stays allocated).
 //! - DAX: each disk hosts a DAX device whose `direct_access` hands out the kernel address and
 //!   pfn of the device memory, as many contiguous pages as the memory run allows, without ever
-//!   sleeping; `zero_page_range` zeroes; `recovery_write` has no poison to clear.
+//!   sleeping; `zero_page_range` zeroes. RAM has no poison, so there is no `recovery_write`.
+//! - All devices' memory is allocated before any disk is added: a load either creates every
+//!   device or none. The memory is owned by the disks and freed only when the last user of a
+//!   disk is gone (the block layer abstraction sees to it).
 //! - Memory comes in physically contiguous runs of up to 2 MiB (order-9 allocations), falling
 //!   back to smaller runs when memory is fragmented, so that DAX users get long runs.
 //! - The module cannot be unloaded while a device is open or mounted.
 
 use kernel::{
     alloc::flags::{GFP_KERNEL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO},
-    block::bio::{self, Bio, DiskBuilder, Op, SECTOR_SIZE},
+    block::bio::{self, Bio, DiskBuilder, Op, Segment, SECTOR_SIZE},
     contig_pages::{self, ContigPages, DirectRange, PAGE_SIZE},
     dax, fmt,
     prelude::*,
@@ -130,15 +133,18 @@ impl Memory {
         Ok(())
     }
 
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result {
-        self.for_each_piece(offset, buf.len(), |pages, at, pos, n| {
-            pages.read(at, &mut buf[pos..pos + n])
+    /// Copies the device's bytes at `offset` into a read bio's segment: one copy per run the
+    /// segment spans.
+    fn read_segment(&self, offset: u64, seg: &mut Segment<'_>) -> Result {
+        self.for_each_piece(offset, seg.len(), |pages, at, pos, n| {
+            seg.copy_from_pages(pos, pages, at, n)
         })
     }
 
-    fn write(&self, offset: u64, buf: &[u8]) -> Result {
-        self.for_each_piece(offset, buf.len(), |pages, at, pos, n| {
-            pages.write(at, &buf[pos..pos + n])
+    /// Copies a write bio's segment into the device at `offset`.
+    fn write_segment(&self, offset: u64, seg: &Segment<'_>) -> Result {
+        self.for_each_piece(offset, seg.len(), |pages, at, pos, n| {
+            seg.copy_to_pages(pos, pages, at, n)
         })
     }
 
@@ -151,8 +157,8 @@ impl bio::Operations for Memory {
     fn submit_bio(&self, bio: &Bio<'_>) -> Result {
         let start = bio.offset();
         match bio.op() {
-            Op::Read => bio.for_each_segment(|buf, pos| self.read(start + pos as u64, buf)),
-            Op::Write => bio.for_each_segment(|buf, pos| self.write(start + pos as u64, buf)),
+            Op::Read => bio.for_each_segment(|seg, pos| self.read_segment(start + pos as u64, seg)),
+            Op::Write => bio.for_each_segment(|seg, pos| self.write_segment(start + pos as u64, seg)),
             // Writes land in RAM directly: there is no volatile cache to flush.
             Op::Flush => Ok(()),
             // The memory stays allocated (it was all allocated at load); reads of a discarded
@@ -165,12 +171,7 @@ impl bio::Operations for Memory {
 }
 
 impl dax::Operations for Memory {
-    fn direct_access(
-        &self,
-        pgoff: u64,
-        nr_pages: usize,
-        _mode: dax::AccessMode,
-    ) -> Result<DirectRange<'_>> {
+    fn direct_access(&self, pgoff: u64, nr_pages: usize) -> Result<DirectRange<'_>> {
         let pgoff = usize::try_from(pgoff).map_err(|_| ERANGE)?;
         let run = self.run(pgoff)?;
         let index = pgoff - run.first;
@@ -187,26 +188,59 @@ impl dax::Operations for Memory {
 
 type XipDisk = bio::Disk<Memory, Memory>;
 
-/// Creates device number `index` of `nr_pages` pages.
-fn create_device(index: u32, nr_pages: usize, module: &'static ThisModule) -> Result<XipDisk> {
-    let memory = Arc::new(Memory::new(nr_pages, RUN_ORDER)?, GFP_KERNEL)?;
-    let runs = memory.runs.len();
+/// The operations of xipram's disks, owned by this module.
+static DISK_OPS: bio::DiskVTable<Memory, Memory> = bio::DiskVTable::new(&THIS_MODULE);
+
+/// Makes (without adding it) the device named `{prefix}{index}` over `memory`.
+fn new_device(prefix: &str, index: u32, memory: Memory) -> Result<bio::NewDisk<Memory, Memory>> {
+    let memory = Arc::new(memory, GFP_KERNEL)?;
     let dax = dax::Device::new(memory.clone())?;
-    let disk = DiskBuilder::new()
+    DiskBuilder::new()
         .capacity_sectors(memory.len() / SECTOR_SIZE as u64)
         .physical_block_size(PAGE_SIZE as u32)?
         .max_discard_sectors(MAX_ZEROING_SECTORS)
         .max_write_zeroes_sectors(MAX_ZEROING_SECTORS)
         .nowait(true)
-        .build(fmt!("xipram{}", index), module, memory, Some(dax))?;
-    pr_info!(
-        "{}: {} MiB in {} contiguous run(s) of up to {} KiB, DAX enabled\n",
-        disk.name(),
-        disk.data().len() / MIB,
-        runs,
-        (PAGE_SIZE << RUN_ORDER) / 1024
-    );
-    Ok(disk)
+        .build(fmt!("{}{}", prefix, index), &DISK_OPS, memory, Some(dax))
+}
+
+/// Creates `nr_devices` devices named `{prefix}0`, `{prefix}1`..., all or none.
+///
+/// `memory(i)` provides the memory of device `i`. Every device's memory and disk are made
+/// before any disk is added, so that a failure (typically no memory for a device) leaves no
+/// device behind and no device can have been opened, mounted or mapped in the meantime. Only
+/// the adding itself can still fail after a device is visible; the devices already added are
+/// then deleted again (their memory is freed once their last user is gone).
+fn create_devices(
+    prefix: &str,
+    nr_devices: u32,
+    mut memory: impl FnMut(u32) -> Result<Memory>,
+) -> Result<KVec<XipDisk>> {
+    let report = |i: u32, e: &Error| {
+        pr_err!("{}{}: cannot create the device: error {}\n", prefix, i, e.to_errno())
+    };
+    let n = nr_devices as usize;
+    let mut new = KVec::with_capacity(n, GFP_KERNEL)?;
+    for i in 0..nr_devices {
+        let disk = memory(i)
+            .and_then(|m| new_device(prefix, i, m))
+            .inspect_err(|e| report(i, e))?;
+        new.push(disk, GFP_KERNEL)?;
+    }
+    let mut disks = KVec::with_capacity(n, GFP_KERNEL)?;
+    for (i, disk) in (0..).zip(new) {
+        let disk = disk.add().inspect_err(|e| report(i, e))?;
+        let runs = disk.data().runs.len();
+        pr_info!(
+            "{}: {} MiB in {} contiguous run(s) of up to {} KiB, DAX enabled\n",
+            disk.name(),
+            disk.data().len() / MIB,
+            runs,
+            (PAGE_SIZE << RUN_ORDER) / 1024
+        );
+        disks.push(disk, GFP_KERNEL)?;
+    }
+    Ok(disks)
 }
 
 /// Checks the module parameters; returns the number of devices and pages per device.
@@ -244,22 +278,9 @@ struct XipRamModule {
 }
 
 impl kernel::Module for XipRamModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         let (nr_devices, nr_pages) = parse_params(NR_DEVICES.get(), SIZE_MIB.get())?;
-        // On an error, the devices already made are dropped (deleted, memory freed) with the
-        // vector: no half-created set stays behind.
-        let mut disks = KVec::new();
-        for i in 0..nr_devices {
-            let disk = create_device(i, nr_pages, module).inspect_err(|e| {
-                pr_err!(
-                    "xipram{}: cannot create a {} MiB device: error {}\n",
-                    i,
-                    SIZE_MIB.get(),
-                    e.to_errno()
-                )
-            })?;
-            disks.push(disk, GFP_KERNEL)?;
-        }
+        let disks = create_devices("xipram", nr_devices, |_| Memory::new(nr_pages, RUN_ORDER))?;
         Ok(Self { _disks: disks })
     }
 }
