@@ -69,6 +69,13 @@ pub fn superblock(sb: &Superblock) {
         inode_loc(sb, ino, &loc);
     }
     assert!(sb.locate_inode(0).is_err());
+    if sb.rev_level == GOOD_OLD_REV {
+        assert_eq!(sb.reserved_gdt_blocks, 0);
+    }
+    for g in [0, 1.min(gc - 1), gc - 1] {
+        let _ = group_super(sb, g);
+    }
+    assert!(sb.group_super_blocks(gc).is_err());
     if let Some(past) = sb.inodes_count.checked_add(1) {
         assert!(sb.locate_inode(past).is_err());
         assert!(!sb.is_usable_ino(past));
@@ -110,6 +117,32 @@ pub fn group_geometry(sb: &Superblock, g: u32) {
     let (blk, off) = sb.group_desc_location(g).expect("group_desc_location in range");
     assert!(blk >= 1 && blk <= sb.gdt_blocks() && blk < sb.blocks_count);
     assert!(off + GROUP_DESC_SIZE <= BLOCK_SIZE && off % GROUP_DESC_SIZE == 0);
+}
+
+/// What [`Superblock::group_super_blocks`] promises for an existing group: `None` exactly
+/// when [`Superblock::group_has_super`] says no; else the group's first blocks, the superblock
+/// copy, the descriptor table and the reserved descriptor blocks, inside the filesystem. An
+/// error (a table that does not fit) is corruption the mount refuses. Returns the result.
+pub fn group_super(sb: &Superblock, g: u32) -> Result<Option<(u32, u32)>, Corrupt> {
+    let r = sb.group_super_blocks(g);
+    if g <= 1 {
+        assert!(sb.group_has_super(g));
+    }
+    match r {
+        Ok(None) => assert!(!sb.group_has_super(g)),
+        Ok(Some((first, count))) => {
+            assert!(sb.group_has_super(g));
+            assert_eq!(first, sb.group_first_block(g).unwrap());
+            assert_eq!(
+                u64::from(count),
+                1 + u64::from(sb.gdt_blocks()) + u64::from(sb.reserved_gdt_blocks)
+            );
+            assert!(u64::from(first) + u64::from(count) <= u64::from(sb.blocks_count));
+        }
+        // The reserved descriptor blocks may not fit (parse does not check them).
+        Err(_) => assert!(sb.group_has_super(g)),
+    }
+    r
 }
 
 /// `# Invariants` of [`GroupDesc`]: bitmaps and the whole inode table inside group `g`.
@@ -203,6 +236,18 @@ pub fn block_path(lblk: u64, path: &BlockPath) {
     let table = if path.depth() == 0 { NDIR_BLOCKS as u32 } else { ADDR_PER_BLOCK };
     assert!(rem >= 1 && rem <= table);
     assert_eq!(rem, table - *idx.last().unwrap());
+    // Each indirect block on the path has an id below INDIRECT_IDS, none elsewhere.
+    assert_eq!(path.indirect_id(0), None);
+    for level in 1..=3 {
+        match path.indirect_id(level) {
+            Some(id) => {
+                assert!(level <= path.depth());
+                assert!(id < INDIRECT_IDS);
+            }
+            None => assert!(level > path.depth()),
+        }
+    }
+    assert_eq!(path.indirect_id(4), None);
 }
 
 /// What [`contiguous_run`]/[`direct_run`] promise: `n` entries from `start` in a table of `end`

@@ -71,8 +71,18 @@ pub fn group_desc(data: &[u8]) {
     let Some((sb, rest)) = split_sb(data) else { return };
     let Some((group, block)) = split_u32(rest) else { return };
     let try_group = |g: u32| {
-        if let Ok(gd) = GroupDesc::parse(&sb, g, block) {
+        let parsed = GroupDesc::parse(&sb, g, block);
+        if let Ok(gd) = parsed {
             check::group_desc(&sb, g, &gd);
+        }
+        // The descriptor alone parses the same as in its block.
+        if let Ok((_, off)) = sb.group_desc_location(g) {
+            if let Some(raw) = block.get(off..off + GROUP_DESC_SIZE) {
+                assert_eq!(GroupDesc::from_bytes(&sb, g, raw), parsed);
+            }
+            if g < sb.group_count() {
+                let _ = check::group_super(&sb, g);
+            }
         }
     };
     try_group(group);

@@ -438,6 +438,22 @@ proptest! {
         }
     }
 
+    /// Two paths name the same indirect block at a level exactly when they go through the
+    /// same slots down to it (`indirect_id`, the claim map's name for indirect blocks).
+    #[test]
+    fn indirect_ids(a in lblk_strategy(), b in lblk_strategy()) {
+        let (Ok(p), Ok(q)) = (BlockPath::new(a), BlockPath::new(b)) else { return Ok(()) };
+        check::block_path(a, &p);
+        for level in 1..=3 {
+            let (x, y) = (p.indirect_id(level), q.indirect_id(level));
+            if let (Some(x), Some(y)) = (x, y) {
+                let (pi, qi) = (p.indices(), q.indices());
+                let same = pi.as_slice()[..level] == qi.as_slice()[..level];
+                prop_assert_eq!(x == y, same, "level {}: ids {} {}", level, x, y);
+            }
+        }
+    }
+
     #[test]
     fn indirect_runs(t in table(ADDR_PER_BLOCK as usize), start in 0u32..ADDR_PER_BLOCK + 2,
                      max in prop_oneof![0u32..4, 0u32..2000]) {
