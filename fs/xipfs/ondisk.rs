@@ -746,6 +746,19 @@ impl Superblock {
         if gdt_end > u64::from(blocks_count) {
             return Err(SbError::Invalid("group descriptor table past the end"));
         }
+        // So must the blocks reserved after it for online resizing (the primary copy's, in
+        // group 0); otherwise the image is refused here, with the other superblock errors,
+        // rather than later as corrupt group metadata.
+        let reserved_gdt_blocks = if rev_level == GOOD_OLD_REV {
+            0
+        } else {
+            le16(raw, S_RESERVED_GDT_BLOCKS)?
+        };
+        if gdt_end + u64::from(reserved_gdt_blocks) > u64::from(blocks_count) {
+            return Err(SbError::Invalid(
+                "reserved group descriptor blocks past the end",
+            ));
+        }
 
         Ok(Self {
             inodes_count,
@@ -772,11 +785,7 @@ impl Superblock {
             uuid: bytes::<16>(raw, S_UUID)?,
             volume_name: bytes::<16>(raw, S_VOLUME_NAME)?,
             default_mount_opts: le32(raw, S_DEFAULT_MOUNT_OPTS)?,
-            reserved_gdt_blocks: if rev_level == GOOD_OLD_REV {
-                0
-            } else {
-                le16(raw, S_RESERVED_GDT_BLOCKS)?
-            },
+            reserved_gdt_blocks,
             group_count,
             inode_table_blocks,
         })

@@ -1426,10 +1426,23 @@ fn group_claims(t: &mut Test) {
         rsv.as_ref().map(|s| s.group_super_blocks(1)),
         Ok(Ok(Some((32768, 257))))
     );
+    // Reserved descriptor blocks past the end of the filesystem: refused with the superblock.
     let past = sb_with(|b| put16(b, S_RESERVED_GDT_BLOCKS, 3000));
     kunit_expect_eq!(
         t,
-        past.as_ref().map(|s| s.group_super_blocks(0)),
+        past.err(),
+        Some(SbError::Invalid("reserved group descriptor blocks past the end"))
+    );
+    // A backup copy in a short last group can still run past the end: corrupt group metadata.
+    let short_last = sb_with(|b| {
+        multi_group(b);
+        put16(b, S_RESERVED_GDT_BLOCKS, 1000);
+        put32(b, S_BLOCKS_COUNT, 32768 + 800);
+        put32(b, S_INODES_COUNT, 2 * 8192);
+    });
+    kunit_expect_eq!(
+        t,
+        short_last.as_ref().map(|s| s.group_super_blocks(1)),
         Ok(Err(Corrupt::new(
             "superblock copy and descriptor table past the end"
         )))
@@ -1516,10 +1529,10 @@ fn group_claims(t: &mut Test) {
         }))
     );
     // A superblock copy that does not fit is corrupt.
-    if let Ok(past) = past {
+    if let Ok(short) = &short_last {
         kunit_expect_eq!(
             t,
-            claim_group_metadata(&past, &claims, 0, &gd(2, 3, 4)),
+            claim_group_metadata(short, &claims, 1, &gd(32770, 32771, 32772)),
             Err(GroupError::Corrupt(Corrupt::new(
                 "superblock copy and descriptor table past the end"
             )))

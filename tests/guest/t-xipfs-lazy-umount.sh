@@ -41,7 +41,7 @@ wait $pid 2>/dev/null
 i=0
 until rmmod xipfs 2>/dev/null; do
 	i=$((i + 1))
-	[ $i -lt 50 ] || fail "xipfs cannot be unloaded after the last user of the detached mount exited"
+	[ $i -lt 200 ] || fail "xipfs cannot be unloaded 20 s after the last user of the detached mount exited"
 	sleep 0.1
 done
 fsck_clean $dev

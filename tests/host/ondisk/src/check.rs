@@ -139,7 +139,7 @@ pub fn group_super(sb: &Superblock, g: u32) -> Result<Option<(u32, u32)>, Corrup
             );
             assert!(u64::from(first) + u64::from(count) <= u64::from(sb.blocks_count));
         }
-        // The reserved descriptor blocks may not fit (parse does not check them).
+        // A backup copy in a short last group may not fit (parse checks only the primary).
         Err(_) => assert!(sb.group_has_super(g)),
     }
     r
