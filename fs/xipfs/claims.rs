@@ -187,6 +187,25 @@ impl ClaimMap {
         Ok(Self { slots })
     }
 
+    /// The slot of `blk` and the encoding of `owner` in it, with the conflict to report for
+    /// `blk` and `owner` given the owner found; a conflict with no owner for a block past the
+    /// end or an owner that cannot be encoded.
+    fn slot(
+        &self,
+        blk: u32,
+        owner: Owner,
+    ) -> Result<(&Slot, u64, impl Fn(Option<Owner>) -> Conflict), Conflict> {
+        let conflict = move |now| Conflict {
+            blk,
+            wanted: owner,
+            owner: now,
+        };
+        match (self.slots.get(blk as usize), owner.encode()) {
+            (Some(slot), Some(v)) => Ok((slot, v, conflict)),
+            _ => Err(conflict(None)),
+        }
+    }
+
     /// The owner of `blk`, if claimed.
     // Read by the KUnit suite; the write path will use it too.
     #[cfg_attr(not(CONFIG_XIPFS_KUNIT_TEST), allow(dead_code))]
@@ -196,14 +215,7 @@ impl ClaimMap {
 
     /// Claims `blk` for `owner`: succeeds if it is unclaimed or already `owner`'s.
     pub(crate) fn claim(&self, blk: u32, owner: Owner) -> Result<(), Conflict> {
-        let conflict = |now| Conflict {
-            blk,
-            wanted: owner,
-            owner: now,
-        };
-        let (Some(slot), Some(v)) = (self.slots.get(blk as usize), owner.encode()) else {
-            return Err(conflict(None));
-        };
+        let (slot, v, conflict) = self.slot(blk, owner)?;
         // The common case, a block claimed before by the same owner, is a load.
         let now = slot.0.load(Ordering::Acquire);
         if now == v {
@@ -252,14 +264,7 @@ impl ClaimMap {
     // Nothing frees blocks until the write path (issue 8); the KUnit suite tests it now.
     #[cfg_attr(not(CONFIG_XIPFS_KUNIT_TEST), allow(dead_code))]
     pub(crate) fn release(&self, blk: u32, owner: Owner) -> Result<(), Conflict> {
-        let conflict = |now| Conflict {
-            blk,
-            wanted: owner,
-            owner: now,
-        };
-        let (Some(slot), Some(v)) = (self.slots.get(blk as usize), owner.encode()) else {
-            return Err(conflict(None));
-        };
+        let (slot, v, conflict) = self.slot(blk, owner)?;
         match slot
             .0
             .compare_exchange(v, 0, Ordering::AcqRel, Ordering::Acquire)

@@ -63,6 +63,13 @@ need_files() {
 	done
 }
 
+# need_progs PROG...: the test programs (tests/progs, built by the host) are on PATH.
+need_progs() {
+	for p in "$@"; do
+		command -v "$p" >/dev/null || fail "$p is not on PATH: build tests/progs (scripts/build-test-progs) and vm-run --add its bin directory"
+	done
+}
+
 # need_xipfs: this kernel has the xipfs module.
 need_xipfs() {
 	grep -qs '/xipfs\.ko' "/lib/modules/$(uname -r)/modules.dep" ||

@@ -10,7 +10,7 @@
 img=/data/tree/tree.img
 manifest=/data/tree/tree.manifest
 need_files $img $manifest
-command -v xiptree >/dev/null || fail "xiptree is not on PATH"
+need_progs xiptree
 
 run modprobe xipram size_mib=64
 dev=/dev/xipram0

@@ -9,7 +9,7 @@
 # its runs leave it out.  e2fsck -fn is clean after each ext2 run.  Needs the guest booted with emulated pmem, as make check does (scripts/check).
 . ./lib.sh
 
-command -v xipfsx >/dev/null || fail "xipfsx is not on PATH"
+need_progs xipfsx
 OPS=${FSX_OPS:-2000}
 mkdir -p /mnt/x
 

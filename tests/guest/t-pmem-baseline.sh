@@ -8,7 +8,7 @@
 # Without memmap= on the command line there is no baseline: the test fails.
 . ./lib.sh
 
-command -v xipmap >/dev/null || fail "xipmap is not on PATH"
+need_progs xipmap
 
 # --- The regions the command line asked for, by start address: "START SIZE".
 to_bytes() {

@@ -16,7 +16,7 @@
 dir=/data/xipfs-img
 list=$dir/bad.list
 [ -f $list ] || fail "no $list: run tests/guest/xipfs-images.sh on the host and vm-run --add its OUTDIR"
-command -v xipmap >/dev/null || fail "xipmap is not on PATH"
+need_progs xipmap
 need_xipfs
 
 run modprobe xipram size_mib=1

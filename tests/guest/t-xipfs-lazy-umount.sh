@@ -11,7 +11,6 @@
 img=/data/xipfs-img/exec.img
 need_files $img
 need_xipfs
-command -v xippeek >/dev/null || fail "xippeek is not on PATH"
 
 load_image $img 16
 run mount -t xipfs -o ro $dev /mnt/x

@@ -14,7 +14,7 @@
 
 img=/data/tree/tree.img
 need_files $img
-command -v xipmap >/dev/null || fail "xipmap is not on PATH"
+need_progs xipmap
 need_xipfs
 
 load_image $img 64

@@ -10,7 +10,7 @@
 . ./lib.sh
 
 need_xipfs
-command -v xipmap >/dev/null || fail "xipmap is not on PATH"
+need_progs xipmap
 run modprobe xipram size_mib=64
 dev=/dev/xipram0
 mkdir -p /mnt/x /mnt/e

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Debuggers can read what xipfs maps: device memory mapped into a process (a special
 # mapping that get_user_pages cannot pin) is read through the mapping's
-# vm_operations.access by /proc/PID/mem and ptrace.  `xippeek mem` maps a file shared and
-# private and reads the mappings through /proc/self/mem; `xippeek trace` starts a program
+# vm_operations.access by /proc/PID/mem and ptrace.  `xipmap proc-mem` maps a file shared and
+# private and reads the mappings through /proc/self/mem; `xipmap trace` starts a program
 # from xipfs under ptrace and reads its text with PTRACE_PEEKTEXT and /proc/PID/mem.
 # Writes are the documented limit of plain pages: PTRACE_POKETEXT into xipfs text fails
 # cleanly with EIO (no WARNING, the text and the file unchanged), and process_vm_readv,
@@ -14,28 +14,28 @@
 img=/data/xipfs-img/exec.img
 need_files $img
 need_xipfs
-command -v xippeek >/dev/null || fail "xippeek is not on PATH"
+need_progs xipmap
 
 load_image $img 16
 run mount -t xipfs -o ro $dev /mnt/x
 
 for f in /mnt/x/bin/hello-static /mnt/x/bin/busybox /mnt/x/lib/x86_64-linux-gnu/libc.so.6; do
 	[ -f "$f" ] || fail "no $f in the image"
-	run xippeek mem "$f"
+	run xipmap proc-mem "$f"
 done
-run xippeek trace /mnt/x/bin/hello-static
-run xippeek trace /mnt/x/bin/busybox
+run xipmap trace /mnt/x/bin/hello-static
+run xipmap trace /mnt/x/bin/busybox
 
 # mprotect(PROT_WRITE) of a private read-only mapping is refused too (EACCES), while a
 # private mapping made writable from the start copies on write (t-xipfs-mmap.sh).
-run xippeek mprotect /mnt/x/bin/hello-static EACCES
+run xipmap mprotect-write /mnt/x/bin/hello-static EACCES
 
 # The same from ext2 (page cache, ordinary pages): everything works there.
 run umount /mnt/x
 run mount -t ext2 -o ro $dev /mnt/x
-run env PVM_EXPECT=ok xippeek mem /mnt/x/bin/hello-static
-run env POKE_EXPECT=ok xippeek trace /mnt/x/bin/hello-static
-run xippeek mprotect /mnt/x/bin/hello-static ok
+run env PVM_EXPECT=ok xipmap proc-mem /mnt/x/bin/hello-static
+run env POKE_EXPECT=ok xipmap trace /mnt/x/bin/hello-static
+run xipmap mprotect-write /mnt/x/bin/hello-static ok
 run umount /mnt/x
 fsck_clean $dev
 exit 0

@@ -11,8 +11,8 @@
 img=/data/tree/tree.img
 manifest=/data/tree/tree.manifest
 need_files $img $manifest
-command -v xiptree >/dev/null || fail "xiptree is not on PATH"
-command -v xipmap >/dev/null || fail "xipmap is not on PATH"
+need_progs xiptree
+need_progs xipmap
 need_xipfs
 
 load_image $img 64

@@ -15,6 +15,20 @@
 //! xipmap shared-write-refused FILE  (a file on a read-only mount) no writable MAP_SHARED
 //!                                   mapping (EACCES), no open for writing (EROFS)
 //! xipmap try OP PATH EXPECT         do OP on PATH and check the outcome against EXPECT
+//! xipmap proc-mem FILE              map FILE shared and private (one private page copied on
+//!                                   write) and read both through /proc/self/mem: the file's
+//!                                   bytes (zeros past EOF), the copy where written;
+//!                                   process_vm_readv of the shared mapping gives PVM_EXPECT
+//!                                   (an errno name or "ok"; default EFAULT)
+//! xipmap trace PROG                 start PROG under ptrace, stopped at its exec; every page
+//!                                   of its executable mappings of PROG read through
+//!                                   PTRACE_PEEKTEXT and /proc/PID/mem holds PROG's bytes;
+//!                                   then PTRACE_POKETEXT (a breakpoint) gives POKE_EXPECT
+//!                                   (default EIO), reads back as written or unchanged, and
+//!                                   PROG on disk does not change
+//! xipmap mprotect-write FILE EXPECT mprotect(PROT_WRITE) of a private read-only mapping
+//!                                   gives EXPECT ("ok" or an errno name); a write to it
+//!                                   then stays private
 //! ```
 //!
 //! `try` is how the corrupt-image tests look at a filesystem: unlike busybox's tools it
@@ -34,7 +48,8 @@
 //! prints a line starting with `FAIL:` and exits 1 (2 on a usage error).
 //!
 //! Only std, no crates: the few system calls std has no wrapper for (mmap, munmap,
-//! mprotect, statx, fork, waitpid, signal, sysconf) are declared below against glibc and
+//! mprotect, statx, fork, waitpid, signal, sysconf, ptrace, process_vm_readv, execv) are
+//! declared below against glibc and
 //! wrapped in small safe functions; the `unsafe` is limited to those wrappers and to
 //! reading and writing the mapped memory.  x86-64 Linux only (the constants).
 
@@ -82,6 +97,88 @@ mod sys {
         fn _exit(status: c_int) -> !;
         fn signal(sig: c_int, handler: usize) -> usize;
         fn sysconf(name: c_int) -> c_long;
+        fn syscall(nr: c_long, ...) -> c_long;
+        fn execv(path: *const c_char, argv: *const *const c_char) -> c_int;
+        fn kill(pid: c_int, sig: c_int) -> c_int;
+        fn getpid() -> c_int;
+    }
+
+    const SYS_PTRACE: c_long = 101;
+    const SYS_PROCESS_VM_READV: c_long = 310;
+    pub const PTRACE_PEEKTEXT: c_long = 1;
+    pub const PTRACE_POKETEXT: c_long = 4;
+    const PTRACE_TRACEME: c_long = 0;
+    const SIGKILL: c_int = 9;
+    pub const SIGTRAP: c_int = 5;
+
+    #[repr(C)]
+    struct IoVec {
+        base: *mut c_void,
+        len: usize,
+    }
+
+    /// ptrace with integer arguments; for PEEK requests `data` is the address of a word the
+    /// caller owns.
+    pub fn ptrace(req: c_long, pid: c_int, addr: usize, data: usize) -> io::Result<c_long> {
+        // SAFETY: PEEK requests write one word to `data`, which the caller owns; other
+        // requests used here take plain integers.
+        let r = unsafe { syscall(SYS_PTRACE, req, pid as c_long, addr, data) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// process_vm_readv of `buf.len()` bytes at `addr` of this process.
+    pub fn vm_read_self(addr: usize, buf: &mut [u8]) -> io::Result<usize> {
+        let local = IoVec { base: buf.as_mut_ptr().cast(), len: buf.len() };
+        let remote = IoVec { base: addr as *mut c_void, len: buf.len() };
+        // SAFETY: `local` is our buffer; the kernel checks `remote`.
+        let r = unsafe {
+            syscall(SYS_PROCESS_VM_READV, getpid() as c_long, &local, 1usize, &remote, 1usize, 0usize)
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    /// Forks a child that asks to be traced and execs `prog`; returns its pid.
+    pub fn spawn_traced(prog: &CString) -> io::Result<c_int> {
+        let argv = [prog.as_ptr(), std::ptr::null()];
+        // SAFETY: single-threaded; the child only makes system calls before exec or _exit.
+        let pid = unsafe { fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: as above; on success execv does not return.
+            unsafe {
+                syscall(SYS_PTRACE, PTRACE_TRACEME, 0 as c_long, 0usize, 0usize);
+                execv(prog.as_ptr(), argv.as_ptr());
+                _exit(127);
+            }
+        }
+        Ok(pid)
+    }
+
+    /// Waits for child `pid`; returns its raw wait status.
+    pub fn wait_status(pid: c_int) -> io::Result<c_int> {
+        let mut st: c_int = 0;
+        // SAFETY: waiting for our own child into a valid int.
+        if unsafe { waitpid(pid, &mut st, 0) } != pid {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st)
+    }
+
+    /// Kills child `pid` and reaps it.
+    pub fn kill_child(pid: c_int) {
+        // SAFETY: our own child.
+        unsafe { kill(pid, SIGKILL) };
+        let _ = wait_status(pid);
     }
 
     pub fn page_size() -> usize {
@@ -802,6 +899,181 @@ fn try_cmd(op: &str, path: &Path, expect: &str) -> Res {
 
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+// Debuggers: /proc/PID/mem, ptrace, process_vm_readv
+// ---------------------------------------------------------------------------
+
+/// The file's bytes as a mapping shows them: its data, then zeros to the end of the page.
+fn file_view(path: &Path) -> Result<Vec<u8>, String> {
+    let mut v = read_file(path)?;
+    v.resize(round_up(v.len(), sys::page_size()), 0);
+    Ok(v)
+}
+
+/// Reads `len` bytes at `addr` of process `pid` ("self" or a number) through /proc/PID/mem.
+fn proc_mem(pid: &str, addr: usize, len: usize) -> Result<Vec<u8>, String> {
+    let mem = open(Path::new(&format!("/proc/{pid}/mem")))?;
+    let mut buf = vec![0u8; len];
+    mem.read_exact_at(&mut buf, addr as u64)
+        .map_err(|e| format!("/proc/{pid}/mem at {addr:#x}+{len:#x}: {}", describe(&e)))?;
+    Ok(buf)
+}
+
+/// An environment variable naming an expected outcome, or `default`.
+fn expected(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.into())
+}
+
+fn proc_mem_cmd(path: &Path) -> Res {
+    let want = file_view(path)?;
+    if want.is_empty() {
+        return Err("the file is empty: nothing to map".into());
+    }
+    let f = open(path)?;
+    let len = want.len();
+    let shared = map(&f, len, sys::PROT_READ, sys::MAP_SHARED, "MAP_SHARED")?;
+    same(&proc_mem("self", shared.addr(), len)?, &want, "shared mapping through /proc/self/mem")?;
+    println!("shared mapping: {len} bytes through /proc/self/mem match the file");
+
+    // A private mapping with one page copied on write: /proc/self/mem shows the copy there
+    // and the file elsewhere.
+    let private = map(&f, len, sys::PROT_READ | sys::PROT_WRITE, sys::MAP_PRIVATE, "MAP_PRIVATE")?;
+    let page = (len / sys::page_size()) / 2;
+    let mut expect = want.clone();
+    for i in 0..16 {
+        let off = page * sys::page_size() + i * 7;
+        expect[off] = !want[off];
+        private.poke(off, expect[off]);
+    }
+    same(&proc_mem("self", private.addr(), len)?, &expect, "private mapping through /proc/self/mem")?;
+    println!("private mapping: page {page} shows its private copy, the rest the file");
+    same(&file_view(path)?, &want, "the file after writing its private mapping")?;
+
+    // process_vm_readv pins the pages (get_user_pages): no vm_ops->access fallback.
+    let mut buf = vec![0u8; len];
+    let outcome = match sys::vm_read_self(shared.addr(), &mut buf) {
+        Err(e) => errno_name(&e),
+        Ok(n) if n == len && buf == want => "ok".into(),
+        Ok(n) => format!("{n} bytes"),
+    };
+    let pvm_expect = expected("PVM_EXPECT", "EFAULT");
+    if outcome != pvm_expect {
+        return Err(format!("process_vm_readv of the shared mapping: {outcome}, expected {pvm_expect}"));
+    }
+    println!("process_vm_readv of the shared mapping: {outcome}, as expected");
+    Ok(())
+}
+
+/// The executable mappings of `path` in process `pid`: (start, end, file offset).
+fn exec_maps(pid: c_int, path: &Path) -> Result<Vec<(usize, usize, usize)>, String> {
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| e.to_string())?;
+    let canon = fs::canonicalize(path).map_err(|e| e.to_string())?;
+    let hex = |x: &str| usize::from_str_radix(x, 16).map_err(|e| e.to_string());
+    let mut v = Vec::new();
+    for line in maps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 || !f[1].contains('x') || Path::new(f[5]) != canon {
+            continue;
+        }
+        let (s, e) = f[0].split_once('-').ok_or("bad maps line")?;
+        v.push((hex(s)?, hex(e)?, hex(f[2])?));
+    }
+    Ok(v)
+}
+
+fn peek(pid: c_int, addr: usize) -> Result<u64, String> {
+    let mut word = 0u64;
+    sys::ptrace(sys::PTRACE_PEEKTEXT, pid, addr, &mut word as *mut u64 as usize)
+        .map_err(|e| format!("PTRACE_PEEKTEXT at {addr:#x}: {}", errno_name(&e)))?;
+    Ok(word)
+}
+
+fn trace(prog: &Path) -> Res {
+    let before = read_file(prog)?;
+    let cprog = CString::new(prog.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    let pid = sys::spawn_traced(&cprog).map_err(|e| format!("fork: {e}"))?;
+    let res = trace_child(pid, prog, &before);
+    sys::kill_child(pid);
+    res
+}
+
+fn trace_child(pid: c_int, prog: &Path, before: &[u8]) -> Res {
+    let st = sys::wait_status(pid).map_err(|e| format!("waitpid: {e}"))?;
+    // Stopped (0x7f) by the SIGTRAP of its exec.
+    if st & 0xff != 0x7f || (st >> 8) & 0xff != sys::SIGTRAP {
+        return Err(format!("the child did not stop at its exec (wait status {st:#x})"));
+    }
+    let view = file_view(prog)?;
+    let maps = exec_maps(pid, prog)?;
+    if maps.is_empty() {
+        return Err(format!("no executable mapping of {} in the child", prog.display()));
+    }
+    let (spid, ps) = (pid.to_string(), sys::page_size());
+    let mut pages = 0;
+    for &(start, end, off) in &maps {
+        for addr in (start..end).step_by(ps) {
+            let foff = off + (addr - start);
+            if foff >= view.len() {
+                break;
+            }
+            let want = &view[foff..foff + ps];
+            let what = format!("/proc/{pid}/mem at {addr:#x} (file offset {foff:#x})");
+            same(&proc_mem(&spid, addr, ps)?, want, &what)?;
+            for w in [0, ps / 2, ps - 8] {
+                let word = peek(pid, addr + w)?;
+                let exp = u64::from_le_bytes(want[w..w + 8].try_into().unwrap());
+                if word != exp {
+                    return Err(format!("PTRACE_PEEKTEXT at {:#x}: {word:#x}, expected {exp:#x}", addr + w));
+                }
+            }
+            pages += 1;
+        }
+    }
+    println!("{pages} text pages of {} read with PTRACE_PEEKTEXT and /proc/{pid}/mem match the file", prog.display());
+
+    // A breakpoint: an int3 over the first word of the text, as gdb sets one.
+    let at = maps[0].0;
+    let old = peek(pid, at)?;
+    let new = (old & !0xff) | 0xcc;
+    let poke_expect = expected("POKE_EXPECT", "EIO");
+    let (outcome, want_back) = match sys::ptrace(sys::PTRACE_POKETEXT, pid, at, new as usize) {
+        Ok(_) => ("ok".to_string(), new),
+        Err(e) => (errno_name(&e), old),
+    };
+    if outcome != poke_expect {
+        return Err(format!("PTRACE_POKETEXT at {at:#x}: {outcome}, expected {poke_expect}"));
+    }
+    let back = peek(pid, at)?;
+    if back != want_back {
+        return Err(format!("after PTRACE_POKETEXT at {at:#x} ({outcome}): read {back:#x}, expected {want_back:#x}"));
+    }
+    same(&read_file(prog)?, before, "the program's file after PTRACE_POKETEXT")?;
+    println!("PTRACE_POKETEXT at {at:#x}: {outcome}, as expected; the text reads {back:#x}; the file is unchanged");
+    Ok(())
+}
+
+/// A private read-only mapping of `path` made writable with mprotect gives `expect` ("ok" or
+/// an errno name); when it works, a write to it stays private.
+fn mprotect_write(path: &Path, expect: &str) -> Res {
+    let want = file_view(path)?;
+    let f = open(path)?;
+    let ps = sys::page_size();
+    let m = map(&f, ps, sys::PROT_READ, sys::MAP_PRIVATE, "MAP_PRIVATE read-only")?;
+    let outcome = match sys::protect(m.addr, ps, sys::PROT_READ | sys::PROT_WRITE) {
+        Ok(()) => "ok".to_string(),
+        Err(e) => errno_name(&e),
+    };
+    if outcome != expect {
+        return Err(format!("mprotect(PROT_WRITE) of a private read-only mapping: {outcome}, expected {expect}"));
+    }
+    if outcome == "ok" {
+        m.poke(0, !want[0]);
+        same(&file_view(path)?, &want, "the file after writing its private mapping")?;
+    }
+    println!("mprotect(PROT_WRITE) of a private read-only mapping: {outcome}, as expected");
+    Ok(())
+}
+
 fn usage() -> ExitCode {
     eprintln!(
         "usage: xipmap shared FILE [--mixedmap]\n\
@@ -809,7 +1081,10 @@ fn usage() -> ExitCode {
          \x20      xipmap statx-dax FILE [yes|no]\n\
          \x20      xipmap fault-past-eof FILE\n\
          \x20      xipmap shared-write-refused FILE\n\
-         \x20      xipmap try ls|find|stat|readlink|cat|head|tail|mmap PATH EXPECT"
+         \x20      xipmap try ls|find|stat|readlink|cat|head|tail|mmap PATH EXPECT\n\
+         \x20      xipmap proc-mem FILE\n\
+         \x20      xipmap trace PROG\n\
+         \x20      xipmap mprotect-write FILE EXPECT"
     );
     ExitCode::from(2)
 }
@@ -827,6 +1102,9 @@ fn main() -> ExitCode {
         ["fault-past-eof", f] => fault_past_eof(p(f)),
         ["shared-write-refused", f] => shared_write_refused(p(f)),
         ["try", op, f, expect] => try_cmd(op, p(f), expect),
+        ["proc-mem", f] => proc_mem_cmd(p(f)),
+        ["trace", f] => trace(p(f)),
+        ["mprotect-write", f, expect] => mprotect_write(p(f), expect),
         _ => return usage(),
     };
     match r {

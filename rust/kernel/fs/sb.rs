@@ -337,10 +337,8 @@ impl<T: FileSystem> Tables<T> {
             if (*sb).s_root.is_null() {
                 Self::free_info(sb);
             }
+            // With a root, `generic_shutdown_super` calls `put_super`, which frees it.
             bindings::kill_block_super(sb);
-            // Nothing is left after a successful mount (`put_super` freed it); this is only a
-            // safety net.
-            Self::free_info(sb);
         }
     }
 
