@@ -14,14 +14,23 @@
 //!
 //! This module only looks at byte slices handed to it: no I/O, no kernel calls, safe Rust only,
 //! no allocation, and no panics whatever the bytes are (every access goes through `get()` and
-//! every computation on on-disk values is checked). It uses `core` alone. It only parses: nothing
-//! here writes the format yet. It is tested in the kernel, on crafted buffers and on bytes of a
-//! real image, by the KUnit suite `xipfs_ondisk` (`ondisk_tests.rs`); the block-map walk that
-//! uses these pieces is `blockmap::walk`, tested there too on in-memory images.
+//! every computation on on-disk values is checked). It uses `core` alone. It is tested in the
+//! kernel, on crafted buffers and on bytes of a real image, by the KUnit suite `xipfs_ondisk`
+//! (`ondisk_tests.rs`); the block-map walk that uses these pieces is `blockmap::walk`, tested
+//! there too on in-memory images.
+//!
+//! It also writes the format, for the read-write path (section "Writing"): the fields of the
+//! superblock and group descriptors a mounted filesystem changes
+//! ([`Superblock::encode_dynamic`], [`GroupDesc::encode_counts`]), whole inodes
+//! ([`Inode::encode`]), bitmaps ([`bit_set`]), indirect blocks ([`set_indirect_entry`]) and
+//! directory blocks ([`dir_add`], [`dir_remove`], ...), each as `fs/ext2` writes it. Writers
+//! change only the bytes they model, leave a buffer untouched when they fail, and write nothing
+//! that the parsers here would read back differently: `parse(encode(x)) == x`, and
+//! `encode(parse(raw)) == raw` byte for byte.
 //!
 //! The on-disk layout is declared once, as byte offsets named after the C fields of
 //! `fs/ext2/ext2.h` ([`sb_off`], [`gd_off`], [`inode_off`], [`dirent_off`]); little-endian
-//! values are decoded only by the `le16`/`le32` helpers.
+//! values are decoded only by [`le16`]/[`le32`] and encoded only by [`put_le16`]/[`put_le32`].
 //!
 //! Errors:
 //! - [`SbError`] refuses a mount; every variant becomes `-EINVAL`, as in ext2.
@@ -547,7 +556,7 @@ impl fmt::Display for SbError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Little-endian decoding: the one place where bytes become numbers.
+// Little-endian decoding and encoding: the one place where bytes become numbers and back.
 
 fn bytes<const N: usize>(buf: &[u8], off: usize) -> Result<[u8; N], Corrupt> {
     let end = off.checked_add(N).ok_or(Corrupt::new("offset overflow"))?;
@@ -556,12 +565,41 @@ fn bytes<const N: usize>(buf: &[u8], off: usize) -> Result<[u8; N], Corrupt> {
         .ok_or(Corrupt::new("structure truncated"))
 }
 
-fn le16(buf: &[u8], off: usize) -> Result<u16, Corrupt> {
+/// The little-endian `u16` at byte `off` of `buf`; an error if it does not fit in `buf`.
+pub fn le16(buf: &[u8], off: usize) -> Result<u16, Corrupt> {
     bytes::<2>(buf, off).map(u16::from_le_bytes)
 }
 
-fn le32(buf: &[u8], off: usize) -> Result<u32, Corrupt> {
+/// The little-endian `u32` at byte `off` of `buf`; an error if it does not fit in `buf`.
+pub fn le32(buf: &[u8], off: usize) -> Result<u32, Corrupt> {
     bytes::<4>(buf, off).map(u32::from_le_bytes)
+}
+
+fn put_bytes<const N: usize>(buf: &mut [u8], off: usize, v: [u8; N]) -> Result<(), Corrupt> {
+    let end = off.checked_add(N).ok_or(Corrupt::new("offset overflow"))?;
+    let dst = buf
+        .get_mut(off..end)
+        .ok_or(Corrupt::new("structure truncated"))?;
+    for (d, s) in dst.iter_mut().zip(v) {
+        *d = s;
+    }
+    Ok(())
+}
+
+/// Writes `v` as a little-endian `u16` at byte `off` of `buf` (the counterpart of [`le16`]);
+/// an error, with `buf` unchanged, if it does not fit in `buf`.
+pub fn put_le16(buf: &mut [u8], off: usize, v: u16) -> Result<(), Corrupt> {
+    put_bytes(buf, off, v.to_le_bytes())
+}
+
+/// Writes `v` as a little-endian `u32` at byte `off` of `buf` (the counterpart of [`le32`]);
+/// an error, with `buf` unchanged, if it does not fit in `buf`.
+pub fn put_le32(buf: &mut [u8], off: usize, v: u32) -> Result<(), Corrupt> {
+    put_bytes(buf, off, v.to_le_bytes())
+}
+
+fn put_byte(buf: &mut [u8], off: usize, v: u8) -> Result<(), Corrupt> {
+    put_bytes(buf, off, [v])
 }
 
 fn byte(buf: &[u8], off: usize) -> Result<u8, Corrupt> {
@@ -583,8 +621,10 @@ fn byte(buf: &[u8], off: usize) -> Result<u8, Corrupt> {
 /// group_count()`, `11 <= first_ino <= inodes_count`, the group descriptor table lies inside the
 /// filesystem, and each group has room for its bitmaps and inode table.
 ///
-/// The fields are public for reading. The methods' answers are meaningful only while the
-/// invariants hold, but no method panics even if a field was changed.
+/// The fields are public: for reading, and for the write path to change those that a mounted
+/// filesystem changes before it writes them back ([`Superblock::encode_dynamic`]). The methods'
+/// answers are meaningful only while the invariants hold, but no method panics even if a field
+/// was changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Superblock {
     /// Total number of inodes.
@@ -607,12 +647,20 @@ pub struct Superblock {
     pub mtime: u32,
     /// Last write time (seconds).
     pub wtime: u32,
+    /// Mounts since the last check (`s_mnt_count`).
+    pub mnt_count: u16,
+    /// Mounts allowed between checks (`s_max_mnt_count`; signed, -1: no limit).
+    pub max_mnt_count: i16,
     /// Magic number, [`MAGIC`].
     pub magic: u16,
     /// State ([`STATE_VALID`], [`STATE_ERROR`]).
     pub state: u16,
     /// Behaviour on errors (1 continue, 2 remount read-only, 3 panic).
     pub errors: u16,
+    /// Time of the last check (seconds, `s_lastcheck`).
+    pub lastcheck: u32,
+    /// Most seconds allowed between checks (`s_checkinterval`; 0: no limit).
+    pub checkinterval: u32,
     /// Revision level ([`GOOD_OLD_REV`] or [`DYNAMIC_REV`]).
     pub rev_level: u32,
     /// Default uid for reserved blocks.
@@ -771,9 +819,13 @@ impl Superblock {
             inodes_per_group,
             mtime: le32(raw, S_MTIME)?,
             wtime: le32(raw, S_WTIME)?,
+            mnt_count: le16(raw, S_MNT_COUNT)?,
+            max_mnt_count: le16(raw, S_MAX_MNT_COUNT)? as i16,
             magic,
             state: le16(raw, S_STATE)?,
             errors: le16(raw, S_ERRORS)?,
+            lastcheck: le32(raw, S_LASTCHECK)?,
+            checkinterval: le32(raw, S_CHECKINTERVAL)?,
             rev_level,
             def_resuid: le16(raw, S_DEF_RESUID)?,
             def_resgid: le16(raw, S_DEF_RESGID)?,
@@ -1163,8 +1215,18 @@ impl Timestamp {
 ///
 /// If not [deleted](Inode::is_deleted): the file type is known, `size` is below 2^63, a
 /// directory's size is a non-zero multiple of the block size, and `file_acl` is 0 or a block
-/// inside the data area.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// inside the data area (what [`Inode::check`] checks).
+///
+/// # The block map and symlink targets
+///
+/// [`Inode::block`] is the truth about `i_block`, for every kind of inode: [`Inode::encode`]
+/// writes it, in on-disk (little-endian) byte order. The target of a fast symlink is those same
+/// 60 bytes; the inode keeps a private copy of them, which [`Inode::parse`],
+/// [`Inode::set_fast_symlink`] and [`Inode::set_rdev`] keep equal to `block`, so that
+/// [`Inode::fast_symlink_target`] can lend it out. A fast symlink's target changed through
+/// `block` directly is refused by `fast_symlink_target` (never served stale); use
+/// `set_fast_symlink`. Equality compares the fields, not that copy.
+#[derive(Clone, Debug)]
 pub struct Inode {
     /// File type and permission bits.
     pub mode: u16,
@@ -1267,27 +1329,37 @@ impl Inode {
             extra_isize,
             block_bytes,
         };
-        if inode.is_deleted() {
-            return Ok(inode);
+        inode.check(sb)?;
+        Ok(inode)
+    }
+
+    /// The checks [`Inode::parse`] makes of the values it read (the type's invariants): none
+    /// for a [deleted](Inode::is_deleted) inode; else a non-zero `links_count`, a known file
+    /// type, `size` below 2^63, a directory size that is a non-zero multiple of the block size,
+    /// and `file_acl` 0 or a block in the data area. An inode that fails them is what `parse`
+    /// refuses; the write path may call this before [`Inode::encode`] (which checks only what
+    /// the format cannot hold, so that a new directory can be written before its first block).
+    pub fn check(&self, sb: &Superblock) -> Result<(), Corrupt> {
+        if self.is_deleted() {
+            return Ok(());
         }
-        if inode.links_count == 0 {
+        if self.links_count == 0 {
             return Err(Corrupt::new("zero links_count with a mode and no dtime"));
         }
-        let ftype = inode.file_type()?;
-        if inode.size > i64::MAX as u64 {
+        let ftype = self.file_type()?;
+        if self.size > i64::MAX as u64 {
             return Err(Corrupt::new("negative i_size"));
         }
-        if ftype == FileType::Directory && (inode.size == 0 || inode.size % BLOCK_SIZE as u64 != 0)
-        {
+        if ftype == FileType::Directory && (self.size == 0 || self.size % BLOCK_SIZE as u64 != 0) {
             return Err(Corrupt::new(
                 "directory size not a non-zero multiple of the block size",
             ));
         }
-        if inode.file_acl != 0 {
-            sb.check_extent(inode.file_acl, 1)
+        if self.file_acl != 0 {
+            sb.check_extent(self.file_acl, 1)
                 .map_err(|_| Corrupt::new("bad extended attribute block"))?;
         }
-        Ok(inode)
+        Ok(())
     }
 
     /// Parses the inode at `loc` from its inode table block (see [`InodeLoc::block`]).
@@ -1326,13 +1398,17 @@ impl Inode {
     }
 
     /// The target of a fast symlink: the first `size` bytes of `i_block`; `size` must be in
-    /// `1..60`.
+    /// `1..60`. An error also if [`Inode::block`] was changed directly since the target was
+    /// parsed or set (see [`Inode`]).
     pub fn fast_symlink_target(&self) -> Result<&[u8], Corrupt> {
         if !self.is_fast_symlink() {
             return Err(Corrupt::new("not a fast symlink"));
         }
         if self.size == 0 || self.size >= self.block_bytes.len() as u64 {
             return Err(Corrupt::new("bad fast symlink length"));
+        }
+        if self.block_bytes != block_to_bytes(&self.block) {
+            return Err(Corrupt::new("fast symlink target changed through i_block"));
         }
         self.block_bytes
             .get(..self.size as usize)
@@ -1679,26 +1755,713 @@ impl<'a> DirIter<'a> {
     }
 }
 
+impl<'a> DirIter<'a> {
+    /// The next record, used or not (an unused one has `inode` 0 and its stale name), checked
+    /// as [`DirIter`] says; the writers below walk blocks with it.
+    fn next_record(&mut self) -> Option<Result<DirEntry<'a>, Corrupt>> {
+        if self.done || self.offset >= BLOCK_SIZE {
+            self.done = true;
+            return None;
+        }
+        match self.entry() {
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Ok((entry, rec)) => {
+                // rec >= 12: always advances.
+                self.offset += rec;
+                Some(Ok(entry))
+            }
+        }
+    }
+}
+
 impl<'a> Iterator for DirIter<'a> {
     type Item = Result<DirEntry<'a>, Corrupt>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done && self.offset < BLOCK_SIZE {
-            match self.entry() {
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-                Ok((entry, rec)) => {
-                    // rec >= 12: always advances.
-                    self.offset += rec;
-                    if entry.inode != 0 {
-                        return Some(Ok(entry));
-                    }
-                }
+        loop {
+            match self.next_record()? {
+                Ok(entry) if entry.inode == 0 => continue,
+                r => return Some(r),
             }
         }
-        self.done = true;
-        None
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing.
+//
+// Every writer checks all it needs before it writes its first byte, so that on an error the
+// buffer is unchanged, and changes only the bytes of the fields it models: bytes the parsers do
+// not read (reserved fields, ext4 fields, stale names) stay as they were.
+
+impl Superblock {
+    /// Writes into `raw`, the 1024 bytes of an existing superblock (as [`Superblock::parse`]
+    /// takes them; longer slices are fine), the fields a mounted read-write filesystem changes:
+    /// `s_free_blocks_count`, `s_free_inodes_count`, `s_mtime`, `s_wtime`, `s_mnt_count`,
+    /// `s_state` and the three feature words. Every other byte of `raw` stays as it was.
+    ///
+    /// Errors, with `raw` unchanged: `raw` shorter than 1024 bytes or without the superblock
+    /// magic number; feature flags on a revision 0 superblock (which has no feature fields:
+    /// they stay zero, and are not written); INCOMPAT features xipfs does not know (it could
+    /// not mount the result).
+    pub fn encode_dynamic(&self, raw: &mut [u8]) -> Result<(), Corrupt> {
+        use sb_off::*;
+        let raw = raw
+            .get_mut(..SUPERBLOCK_SIZE)
+            .ok_or(Corrupt::new("superblock shorter than 1024 bytes"))?;
+        if le16(raw, S_MAGIC)? != MAGIC {
+            return Err(Corrupt::new(
+                "no superblock magic number where it is written",
+            ));
+        }
+        let features = self.feature_compat | self.feature_incompat | self.feature_ro_compat;
+        if self.rev_level == GOOD_OLD_REV && features != 0 {
+            return Err(Corrupt::new("feature flags on a revision 0 superblock"));
+        }
+        if self.feature_incompat & !INCOMPAT_SUPP != 0 {
+            return Err(Corrupt::new("unsupported incompatible features"));
+        }
+        put_le32(raw, S_FREE_BLOCKS_COUNT, self.free_blocks_count)?;
+        put_le32(raw, S_FREE_INODES_COUNT, self.free_inodes_count)?;
+        put_le32(raw, S_MTIME, self.mtime)?;
+        put_le32(raw, S_WTIME, self.wtime)?;
+        put_le16(raw, S_MNT_COUNT, self.mnt_count)?;
+        put_le16(raw, S_STATE, self.state)?;
+        if self.rev_level != GOOD_OLD_REV {
+            put_le32(raw, S_FEATURE_COMPAT, self.feature_compat)?;
+            put_le32(raw, S_FEATURE_INCOMPAT, self.feature_incompat)?;
+            put_le32(raw, S_FEATURE_RO_COMPAT, self.feature_ro_compat)?;
+        }
+        Ok(())
+    }
+}
+
+impl GroupDesc {
+    /// Writes the counters into `raw`, the descriptor's [`GROUP_DESC_SIZE`] bytes (as
+    /// [`GroupDesc::from_bytes`] takes them; longer slices are fine): `bg_free_blocks_count`,
+    /// `bg_free_inodes_count` and `bg_used_dirs_count`. The other bytes stay as they were.
+    /// An error, with `raw` unchanged, if `raw` is too short.
+    pub fn encode_counts(&self, raw: &mut [u8]) -> Result<(), Corrupt> {
+        use gd_off::*;
+        let raw = raw
+            .get_mut(..GROUP_DESC_SIZE)
+            .ok_or(Corrupt::new("group descriptor block truncated"))?;
+        put_le16(raw, BG_FREE_BLOCKS_COUNT, self.free_blocks_count)?;
+        put_le16(raw, BG_FREE_INODES_COUNT, self.free_inodes_count)?;
+        put_le16(raw, BG_USED_DIRS_COUNT, self.used_dirs_count)?;
+        Ok(())
+    }
+}
+
+impl Timestamp {
+    /// Earliest time an inode with `*_extra` fields holds: -2^31 s.
+    pub const MIN_SEC: i64 = -(1 << 31);
+    /// Latest time an inode with `*_extra` fields holds: 2^34 - 2^31 - 1 s (year 2446).
+    pub const MAX_SEC: i64 = (1 << 34) - (1 << 31) - 1;
+
+    /// Encodes as ext4 does (`ext4_encode_extra_time`): (the 32-bit seconds field, the
+    /// `*_extra` field), the low 32 bits of the seconds, then `(sec - (sec as i32)) >> 32` in
+    /// the 2 low bits of `extra` and the nanoseconds in its upper 30 bits. The exact inverse of
+    /// `Timestamp::decode(sec, Some(extra))` for seconds in [`Timestamp::MIN_SEC`]..=
+    /// [`Timestamp::MAX_SEC`] and nanoseconds below 10^9; seconds out of that range are
+    /// clamped to it, nanoseconds to 999_999_999 (as `decode` does).
+    pub fn encode(self) -> (u32, u32) {
+        let sec = self.sec.clamp(Self::MIN_SEC, Self::MAX_SEC);
+        let low = sec as i32;
+        // In 0..=3 for sec in range; no overflow (|sec| < 2^35).
+        let epoch = ((sec - i64::from(low)) >> 32) as u32 & 3;
+        let nsec = self.nsec.min(999_999_999);
+        (low as u32, epoch | nsec << 2)
+    }
+
+    /// Encodes for an inode without the `*_extra` field: the seconds clamped to the signed
+    /// 32-bit range (as ext4 does), the nanoseconds dropped. `decode(encode_sec32(), None)`
+    /// gives the clamped seconds back.
+    pub fn encode_sec32(self) -> u32 {
+        self.sec.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32
+    }
+}
+
+/// `block` in on-disk byte order.
+fn block_to_bytes(block: &[u32; N_BLOCKS]) -> [u8; N_BLOCKS * 4] {
+    let mut out = [0u8; N_BLOCKS * 4];
+    for (chunk, w) in out.chunks_exact_mut(4).zip(block) {
+        for (d, s) in chunk.iter_mut().zip(w.to_le_bytes()) {
+            *d = s;
+        }
+    }
+    out
+}
+
+/// `bytes` read as `i_block`.
+fn bytes_to_block(bytes: &[u8; N_BLOCKS * 4]) -> [u32; N_BLOCKS] {
+    let mut out = [0u32; N_BLOCKS];
+    for (w, chunk) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        let mut b = [0u8; 4];
+        for (d, s) in b.iter_mut().zip(chunk) {
+            *d = *s;
+        }
+        *w = u32::from_le_bytes(b);
+    }
+    out
+}
+
+impl PartialEq for Inode {
+    /// Equal fields (the private copy of `i_block`'s bytes is derived from [`Inode::block`]
+    /// and left out: see [`Inode`]).
+    fn eq(&self, other: &Self) -> bool {
+        self.mode == other.mode
+            && self.uid == other.uid
+            && self.gid == other.gid
+            && self.size == other.size
+            && self.atime == other.atime
+            && self.ctime == other.ctime
+            && self.mtime == other.mtime
+            && self.dtime == other.dtime
+            && self.links_count == other.links_count
+            && self.blocks == other.blocks
+            && self.flags == other.flags
+            && self.block == other.block
+            && self.generation == other.generation
+            && self.file_acl == other.file_acl
+            && self.dir_acl == other.dir_acl
+            && self.extra_isize == other.extra_isize
+    }
+}
+
+impl Eq for Inode {}
+
+/// `i_extra_isize` of new inodes when the inode has room for the nanosecond fields (as mke2fs
+/// sets `s_want_extra_isize` for 256-byte inodes).
+pub const NEW_EXTRA_ISIZE: u16 = 32;
+
+impl Inode {
+    /// A new in-use inode, as `ext2_new_inode()` makes it: `mode` (type and permissions),
+    /// owner, one link, size 0, no blocks, an empty block map, no flags, no extended attribute
+    /// block, `atime = mtime = ctime = now`, no `dtime`, and `i_extra_isize` 32 when the
+    /// superblock's inodes have room for it (256 bytes and more), else 0.
+    ///
+    /// Its slot in the inode table should be zeroed before it is written, as ext2 does for new
+    /// inodes ([`Inode::encode_new`]). A new directory needs its first block and a size of 4096
+    /// before it satisfies [`Inode::check`]; `mode` is not checked here.
+    pub fn new(
+        mode: u16,
+        uid: u32,
+        gid: u32,
+        now: Timestamp,
+        generation: u32,
+        sb: &Superblock,
+    ) -> Self {
+        let extra_isize = if sb.inode_size >= GOOD_OLD_INODE_SIZE + NEW_EXTRA_ISIZE {
+            NEW_EXTRA_ISIZE
+        } else {
+            0
+        };
+        Self {
+            mode,
+            uid,
+            gid,
+            size: 0,
+            atime: now,
+            ctime: now,
+            mtime: now,
+            dtime: 0,
+            links_count: 1,
+            blocks: 0,
+            flags: 0,
+            block: [0; N_BLOCKS],
+            generation,
+            file_acl: 0,
+            dir_acl: 0,
+            extra_isize,
+            block_bytes: [0; N_BLOCKS * 4],
+        }
+    }
+
+    /// Whether `i_extra_isize` covers the `u32` field at byte `off` of the inode (the rule of
+    /// [`Inode::parse`] for the `*_extra` fields).
+    fn covers(&self, off: usize) -> bool {
+        off + 4 <= usize::from(GOOD_OLD_INODE_SIZE) + usize::from(self.extra_isize)
+    }
+
+    /// Whether the inode has all three `*_extra` time fields (nanoseconds and epoch bits)
+    /// inside `i_extra_isize` (at least 16 bytes), by the rule [`Inode::parse`] applies to each:
+    /// a field counts only when `i_extra_isize` covers it. ([`Inode::encode`] writes each field
+    /// that is covered, so an `i_extra_isize` of 8, which covers `i_ctime_extra` alone, round
+    /// trips too.)
+    pub fn has_nsec(&self) -> bool {
+        self.covers(inode_off::I_CTIME_EXTRA)
+            && self.covers(inode_off::I_MTIME_EXTRA)
+            && self.covers(inode_off::I_ATIME_EXTRA)
+    }
+
+    /// Writes the inode into `raw`, its `sb.inode_size` bytes in the inode table (as
+    /// [`Inode::parse`] takes them; longer slices are fine, only the first `sb.inode_size` bytes
+    /// are written), as `ext2_write_inode()` does: `i_mode`, both halves of the uid and gid,
+    /// the size (for regular files the upper 32 bits go in `i_size_high`, which is
+    /// `i_dir_acl`; other inodes keep [`Inode::dir_acl`] there), the three times, `i_dtime`,
+    /// `i_links_count`, `i_blocks`, `i_flags`, [`Inode::block`] (also for fast symlinks, whose
+    /// target it holds), `i_generation`, `i_file_acl`, and when the inode is larger than 128
+    /// bytes `i_extra_isize` and each `*_extra` time field it covers. Times without their
+    /// `*_extra` field are clamped to the signed 32-bit range ([`Timestamp::encode_sec32`]);
+    /// a time field whose bytes already decode to the same time is left as it is (several
+    /// encodings read as one time, since `decode` clamps nanoseconds).
+    ///
+    /// Every byte it does not model stays as it was: `osd1`, `i_faddr`, the fragment bytes,
+    /// `i_checksum_hi`, `i_crtime` and whatever lies past the `*_extra` fields. So
+    /// `encode(parse(raw))` gives back `raw` byte for byte, and `parse(encode(x)) == x` for an
+    /// inode that `parse` accepts. A regular file larger than 2 GiB also needs
+    /// [`RO_COMPAT_LARGE_FILE`] in the superblock, which is the caller's to set.
+    ///
+    /// Errors, with `raw` unchanged, for what the format cannot hold: `raw` shorter than the
+    /// inode size; an `extra_isize` that does not fit in the inode or is not a multiple of 4
+    /// (or is not 0 for 128-byte inodes); a size of 4 GiB or more for anything but a regular
+    /// file; a non-zero `dir_acl` on a regular file. Nothing else is checked: see
+    /// [`Inode::check`].
+    pub fn encode(&self, sb: &Superblock, raw: &mut [u8]) -> Result<(), Corrupt> {
+        use inode_off::*;
+        let (size_lo, dir_acl_or_size_high) = self.encodable(sb)?;
+        let isz = usize::from(sb.inode_size);
+        let raw = raw.get_mut(..isz).ok_or(Corrupt::new("inode truncated"))?;
+
+        // Checked: from here on every write is in range (raw has at least 128 bytes, and
+        // each `*_extra` field written is inside the inode).
+        put_le16(raw, I_MODE, self.mode)?;
+        put_le16(raw, I_UID, self.uid as u16)?;
+        put_le16(raw, L_I_UID_HIGH, (self.uid >> 16) as u16)?;
+        put_le16(raw, I_GID, self.gid as u16)?;
+        put_le16(raw, L_I_GID_HIGH, (self.gid >> 16) as u16)?;
+        put_le32(raw, I_SIZE, size_lo)?;
+        put_le32(raw, I_DIR_ACL, dir_acl_or_size_high)?;
+        for (off, extra_off, ts) in [
+            (I_ATIME, I_ATIME_EXTRA, self.atime),
+            (I_CTIME, I_CTIME_EXTRA, self.ctime),
+            (I_MTIME, I_MTIME_EXTRA, self.mtime),
+        ] {
+            if self.covers(extra_off) {
+                let old = (le32(raw, off)?, le32(raw, extra_off)?);
+                if Timestamp::decode(old.0, Some(old.1)) != ts {
+                    let (sec, extra) = ts.encode();
+                    put_le32(raw, off, sec)?;
+                    put_le32(raw, extra_off, extra)?;
+                }
+            } else {
+                put_le32(raw, off, ts.encode_sec32())?;
+            }
+        }
+        put_le32(raw, I_DTIME, self.dtime)?;
+        put_le16(raw, I_LINKS_COUNT, self.links_count)?;
+        put_le32(raw, I_BLOCKS, self.blocks)?;
+        put_le32(raw, I_FLAGS, self.flags)?;
+        for (i, b) in self.block.iter().enumerate() {
+            put_le32(raw, I_BLOCK + 4 * i, *b)?;
+        }
+        put_le32(raw, I_GENERATION, self.generation)?;
+        put_le32(raw, I_FILE_ACL, self.file_acl)?;
+        if isz > usize::from(GOOD_OLD_INODE_SIZE) {
+            put_le16(raw, I_EXTRA_ISIZE, self.extra_isize)?;
+        }
+        Ok(())
+    }
+
+    /// The errors of [`Inode::encode`] other than a short buffer; else the values of `i_size`
+    /// and `i_dir_acl`.
+    fn encodable(&self, sb: &Superblock) -> Result<(u32, u32), Corrupt> {
+        let isz = usize::from(sb.inode_size);
+        if isz < usize::from(GOOD_OLD_INODE_SIZE) {
+            return Err(Corrupt::new("inode truncated"));
+        }
+        if (isz == usize::from(GOOD_OLD_INODE_SIZE) && self.extra_isize != 0)
+            || usize::from(GOOD_OLD_INODE_SIZE) + usize::from(self.extra_isize) > isz
+            || self.extra_isize % 4 != 0
+        {
+            return Err(Corrupt::new("bad i_extra_isize"));
+        }
+        if self.mode & S_IFMT == 0o100000 {
+            if self.dir_acl != 0 {
+                return Err(Corrupt::new("i_dir_acl set on a regular file"));
+            }
+            Ok((self.size as u32, (self.size >> 32) as u32))
+        } else {
+            let lo = u32::try_from(self.size)
+                .map_err(|_| Corrupt::new("size of 4 GiB or more on a non-regular inode"))?;
+            Ok((lo, self.dir_acl))
+        }
+    }
+
+    /// Writes a new inode (from [`Inode::new`]) into its slot `raw`: zeroes the slot's
+    /// `sb.inode_size` bytes, as ext2 does for a new inode (no `i_faddr`, fragment bytes or
+    /// `i_crtime` left from the slot's last user), then [`Inode::encode`]s. Same errors, with
+    /// `raw` unchanged.
+    pub fn encode_new(&self, sb: &Superblock, raw: &mut [u8]) -> Result<(), Corrupt> {
+        self.encodable(sb)?;
+        let slot = raw
+            .get_mut(..usize::from(sb.inode_size))
+            .ok_or(Corrupt::new("inode truncated"))?;
+        slot.fill(0);
+        self.encode(sb, slot)
+    }
+
+    /// Makes the inode a fast symlink to `target`, as `ext2_symlink()` does for targets that
+    /// fit in `i_block`: the target, NUL-padded, in the block map bytes, and `size` its length.
+    /// Then [`Inode::is_fast_symlink`] holds and [`Inode::fast_symlink_target`] is `target`.
+    ///
+    /// Errors, with the inode unchanged: not a symlink (`mode`); an inode that has data blocks
+    /// (`blocks` other than those of its extended attribute block: it would not read back as a
+    /// fast symlink); a target empty, of 60 bytes or more (those go in a data block, a slow
+    /// symlink, see [`Inode::slow_symlink_target`]), or with a NUL byte.
+    pub fn set_fast_symlink(&mut self, target: &[u8]) -> Result<(), Corrupt> {
+        if self.file_type() != Ok(FileType::Symlink) {
+            return Err(Corrupt::new("not a symlink"));
+        }
+        if !self.is_fast_symlink() {
+            return Err(Corrupt::new("symlink with data blocks"));
+        }
+        if target.is_empty() || target.len() >= N_BLOCKS * 4 {
+            return Err(Corrupt::new("bad fast symlink length"));
+        }
+        if target.contains(&0) {
+            return Err(Corrupt::new("NUL byte in symlink target"));
+        }
+        let mut bytes = [0u8; N_BLOCKS * 4];
+        for (d, s) in bytes.iter_mut().zip(target) {
+            *d = *s;
+        }
+        self.block = bytes_to_block(&bytes);
+        self.block_bytes = bytes;
+        self.size = target.len() as u64;
+        Ok(())
+    }
+
+    /// Sets the device number of a device inode, as `ext2_write_inode()` encodes it: the old
+    /// 8:8 encoding in `i_block[0]` when major and minor are both below 256, else 0 there and
+    /// the new 12:20 encoding in `i_block[1]`; the rest of the block map is zeroed.
+    /// [`Inode::rdev`] then gives (major, minor) back. An error, with the inode unchanged, for a
+    /// major of 2^12 or more or a minor of 2^20 or more (not a Linux device number).
+    pub fn set_rdev(&mut self, major: u32, minor: u32) -> Result<(), Corrupt> {
+        if major >= 1 << 12 || minor >= 1 << 20 {
+            return Err(Corrupt::new("device number out of range"));
+        }
+        let mut block = [0u32; N_BLOCKS];
+        if major < 256 && minor < 256 {
+            block[0] = major << 8 | minor;
+        } else {
+            block[1] = (minor & 0xff) | major << 8 | (minor & !0xff) << 12;
+        }
+        self.block = block;
+        self.block_bytes = block_to_bytes(&block);
+        Ok(())
+    }
+
+    /// Marks the inode deleted, as ext2 does when it frees an inode: no links and a deletion
+    /// time; the mode stays (so [`Inode::is_deleted`] relies on `dtime`, which is therefore at
+    /// least 1: a `dtime` of 0 is stored as 1). Freeing the blocks, clearing the size and the
+    /// block map, and clearing the inode's bitmap bit are the caller's, as in ext2.
+    pub fn set_deleted(&mut self, dtime: u32) {
+        self.links_count = 0;
+        self.dtime = dtime.max(1);
+    }
+}
+
+/// Sets entry `index` of the indirect block `block` to `blk` (the counterpart of
+/// [`indirect_entry`]; 0 makes a hole). An error, with `block` unchanged, if `index` is
+/// [`ADDR_PER_BLOCK`] or more or `block` too short.
+pub fn set_indirect_entry(block: &mut [u8], index: u32, blk: u32) -> Result<(), Corrupt> {
+    if index >= ADDR_PER_BLOCK {
+        return Err(Corrupt::new("indirect block index out of range"));
+    }
+    put_le32(block, index as usize * 4, blk).map_err(|_| Corrupt::new("indirect block truncated"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bitmaps (ext2's bit order: bit `i % 8` of byte `i / 8`).
+
+/// Whether bit `i` of the bitmap `bm` is set; bits past the end of `bm` read as set (in use),
+/// so that nothing is ever allocated there.
+pub fn bit_test(bm: &[u8], i: u32) -> bool {
+    bm.get((i / 8) as usize)
+        .map_or(true, |b| b & (1 << (i % 8)) != 0)
+}
+
+fn bit_update(bm: &mut [u8], i: u32, set: bool) -> Result<bool, Corrupt> {
+    let b = bm
+        .get_mut((i / 8) as usize)
+        .ok_or(Corrupt::new("bit past the end of the bitmap"))?;
+    let mask = 1u8 << (i % 8);
+    let old = *b & mask != 0;
+    if set {
+        *b |= mask;
+    } else {
+        *b &= !mask;
+    }
+    Ok(old)
+}
+
+/// Sets bit `i` of the bitmap `bm`; returns whether it was already set (for an allocator, a
+/// bit already set is a lost race or a corrupt bitmap). An error if `i` is past the end of
+/// `bm`.
+pub fn bit_set(bm: &mut [u8], i: u32) -> Result<bool, Corrupt> {
+    bit_update(bm, i, true)
+}
+
+/// Clears bit `i` of the bitmap `bm`; returns whether it was set (freeing a free item is
+/// corruption, as `ext2_free_blocks()` reports it). An error if `i` is past the end of `bm`.
+pub fn bit_clear(bm: &mut [u8], i: u32) -> Result<bool, Corrupt> {
+    bit_update(bm, i, false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directory blocks.
+//
+// As `fs/ext2/dir.c` changes them. Each function first walks the whole block with the checks
+// of `DirIter` (a corrupt block is an error, and is not changed), then writes. The `file_type`
+// byte is written only with the `filetype` feature, else 0, as `ext2_set_de_type()` does.
+
+/// Bytes a directory entry with a name of `name_len` bytes needs: `8 + name_len` rounded up to
+/// 4 (`EXT2_DIR_REC_LEN`). Meaningful for `name_len` up to [`NAME_LEN`] (larger values
+/// saturate rather than overflow).
+pub fn dirent_size(name_len: usize) -> usize {
+    name_len.saturating_add(DIRENT_HEADER + 3) & !3
+}
+
+/// Checks a name for a new directory entry: 1 to 255 bytes, no `/`, no NUL.
+fn check_name(name: &[u8]) -> Result<(), Corrupt> {
+    if name.is_empty() || name.len() > NAME_LEN {
+        return Err(Corrupt::new("bad name length for a directory entry"));
+    }
+    if name.iter().any(|&b| b == b'/' || b == 0) {
+        return Err(Corrupt::new("'/' or NUL in directory entry name"));
+    }
+    Ok(())
+}
+
+/// Checks what a directory entry will point to: an inode the filesystem may open
+/// ([`Superblock::is_usable_ino`], as lookups require), and a known file type.
+fn check_link(sb: &Superblock, ino: u32, file_type: u8) -> Result<(), Corrupt> {
+    if !sb.is_usable_ino(ino) {
+        return Err(Corrupt::new(
+            "reserved or out-of-range inode in a new directory entry",
+        ));
+    }
+    if file_type > FT_SYMLINK {
+        return Err(Corrupt::new("unknown file type for a directory entry"));
+    }
+    Ok(())
+}
+
+/// The `file_type` byte to store: `file_type` with the `filetype` feature, else 0.
+fn stored_type(sb: &Superblock, file_type: u8) -> u8 {
+    if sb.has_filetype() {
+        file_type
+    } else {
+        FT_UNKNOWN
+    }
+}
+
+/// Checks that `block` is a whole directory block.
+fn check_dir_block_size(block: &[u8]) -> Result<(), Corrupt> {
+    if block.len() != BLOCK_SIZE {
+        return Err(Corrupt::new("directory block is not 4096 bytes"));
+    }
+    Ok(())
+}
+
+/// Writes a whole directory entry at `off` (the caller checked that `rec_len` bytes from
+/// `off` are in the block and hold the name).
+fn put_dirent(
+    sb: &Superblock,
+    block: &mut [u8],
+    off: usize,
+    ino: u32,
+    rec_len: usize,
+    name: &[u8],
+    file_type: u8,
+) -> Result<(), Corrupt> {
+    use dirent_off::*;
+    let rec_len = u16::try_from(rec_len).map_err(|_| Corrupt::new("rec_len too large"))?;
+    let name_len = u8::try_from(name.len()).map_err(|_| Corrupt::new("name too long"))?;
+    let at = off
+        .checked_add(NAME)
+        .ok_or(Corrupt::new("offset overflow"))?;
+    let end = at
+        .checked_add(name.len())
+        .ok_or(Corrupt::new("offset overflow"))?;
+    let dst = block
+        .get_mut(at..end)
+        .ok_or(Corrupt::new("directory entry out of block"))?;
+    for (d, s) in dst.iter_mut().zip(name) {
+        *d = *s;
+    }
+    put_le32(block, off + INODE, ino)?;
+    put_le16(block, off + REC_LEN, rec_len)?;
+    put_byte(block, off + NAME_LEN, name_len)?;
+    put_byte(block, off + FILE_TYPE, stored_type(sb, file_type))
+}
+
+/// Makes `block` (4096 bytes) an empty directory block, as ext2 makes each block it adds to a
+/// directory: zeroes, then one unused entry (inode 0) of `rec_len` 4096.
+pub fn dir_init_empty(block: &mut [u8]) -> Result<(), Corrupt> {
+    check_dir_block_size(block)?;
+    block.fill(0);
+    put_le16(block, dirent_off::REC_LEN, BLOCK_SIZE as u16)
+}
+
+/// Makes `block` (4096 bytes) the first block of a new directory, as `ext2_make_empty()`
+/// does: zeroes, then "." (inode `self_ino`, `rec_len` 12) and ".." (inode `parent_ino`,
+/// covering the rest of the block), both of type [`FT_DIR`]. Both inodes must be ones the
+/// filesystem may open ([`Superblock::is_usable_ino`]); else an error, `block` unchanged.
+pub fn dir_init_first(
+    sb: &Superblock,
+    block: &mut [u8],
+    self_ino: u32,
+    parent_ino: u32,
+) -> Result<(), Corrupt> {
+    check_dir_block_size(block)?;
+    check_link(sb, self_ino, FT_DIR)?;
+    check_link(sb, parent_ino, FT_DIR)?;
+    block.fill(0);
+    put_dirent(sb, block, 0, self_ino, DIRENT_MIN, b".", FT_DIR)?;
+    put_dirent(
+        sb,
+        block,
+        DIRENT_MIN,
+        parent_ino,
+        BLOCK_SIZE - DIRENT_MIN,
+        b"..",
+        FT_DIR,
+    )
+}
+
+/// Adds the entry `name` -> `ino` (of type `file_type`, an `FT_*` value) to the directory
+/// block `block`, where `ext2_add_link()` would: in the first record, in block order, that is
+/// unused (inode 0) with a `rec_len` that holds the entry (it takes the whole record), or that
+/// is used with room after its name for the entry (it is split: the used entry keeps just the
+/// room its name needs, the new one gets the rest). Returns the new entry's offset, or `None`
+/// (and `block` unchanged) if the block has no such room.
+///
+/// Errors, with `block` unchanged: a corrupt block (checked whole, as [`DirIter`] checks it);
+/// a name that is empty, longer than 255 bytes or holds `/` or NUL; an inode the filesystem
+/// may not open ([`Superblock::is_usable_ino`]); an unknown file type. Whether `name` is
+/// already in the directory is not checked (that takes all of its blocks: a lookup).
+///
+/// A hash-indexed directory's blocks are valid linear blocks (the `dx_root` is "." and ".."
+/// with the index in the slack of ".."); adding overwrites index data, so the caller clears
+/// [`FL_INDEX`] on the directory, as ext2 does.
+pub fn dir_add(
+    sb: &Superblock,
+    block: &mut [u8],
+    ino: u32,
+    name: &[u8],
+    file_type: u8,
+) -> Result<Option<usize>, Corrupt> {
+    check_name(name)?;
+    check_link(sb, ino, file_type)?;
+    let need = dirent_size(name.len());
+    // (record offset, record length, bytes the used entry there keeps: 0 if unused)
+    let mut found = None;
+    let mut it = dir_entries(sb, block);
+    while let Some(r) = it.next_record() {
+        let e = r?;
+        if found.is_some() {
+            continue; // Check the rest of the block all the same.
+        }
+        let rec = usize::from(e.rec_len);
+        let keep = if e.inode == 0 {
+            0
+        } else {
+            dirent_size(e.name.len())
+        };
+        if rec >= keep + need {
+            found = Some((e.offset, rec, keep));
+        }
+    }
+    let Some((off, rec, keep)) = found else {
+        return Ok(None);
+    };
+    let at = off + keep;
+    // Both records lie inside the block: checked by the walk.
+    put_dirent(sb, block, at, ino, rec - keep, name, file_type)?;
+    if keep != 0 {
+        put_le16(block, off + dirent_off::REC_LEN, keep as u16)?;
+    }
+    Ok(Some(at))
+}
+
+/// The record at `offset` (which must be used) and the record before it, if any, as
+/// (offset, rec_len), after checking the whole block.
+fn dir_find_used(
+    sb: &Superblock,
+    block: &[u8],
+    offset: usize,
+) -> Result<(Option<(usize, usize)>, usize), Corrupt> {
+    let mut prev = None;
+    let mut found = None;
+    let mut it = dir_entries(sb, block);
+    while let Some(r) = it.next_record() {
+        let e = r?;
+        if found.is_some() {
+            continue;
+        }
+        let rec = usize::from(e.rec_len);
+        if e.offset == offset && e.inode != 0 {
+            found = Some((prev, rec));
+        } else if e.offset < offset {
+            prev = Some((e.offset, rec));
+        }
+    }
+    found.ok_or(Corrupt::new("no directory entry at this offset"))
+}
+
+/// Removes the used entry at `offset` of the directory block `block`, as
+/// `ext2_delete_entry()` does: the record before it (used or not) grows over it, and its inode
+/// number becomes 0; the first record of the block has none before it, so it only gets inode
+/// 0. Errors, with `block` unchanged: a corrupt block (checked whole); no used entry starting
+/// at `offset`.
+pub fn dir_remove(sb: &Superblock, block: &mut [u8], offset: usize) -> Result<(), Corrupt> {
+    let (prev, rec) = dir_find_used(sb, block, offset)?;
+    if let Some((poff, prec)) = prev {
+        // Consecutive records inside the block: at most 4096.
+        let merged = u16::try_from(prec + rec).map_err(|_| Corrupt::new("rec_len too large"))?;
+        put_le16(block, poff + dirent_off::REC_LEN, merged)?;
+    }
+    put_le32(block, offset + dirent_off::INODE, 0)
+}
+
+/// Points the used entry at `offset` of the directory block `block` to `ino`, of type
+/// `file_type`, as `ext2_set_link()` does (a rename over an existing name, or ".." of a moved
+/// directory). The name and `rec_len` stay. Errors, with `block` unchanged: a corrupt block
+/// (checked whole); no used entry starting at `offset`; an inode the filesystem may not open;
+/// an unknown file type.
+pub fn dir_set(
+    sb: &Superblock,
+    block: &mut [u8],
+    offset: usize,
+    ino: u32,
+    file_type: u8,
+) -> Result<(), Corrupt> {
+    check_link(sb, ino, file_type)?;
+    dir_find_used(sb, block, offset)?;
+    put_byte(
+        block,
+        offset + dirent_off::FILE_TYPE,
+        stored_type(sb, file_type),
+    )?;
+    put_le32(block, offset + dirent_off::INODE, ino)
+}
+
+/// Whether the directory block `block` has no used entry, other than "." and ".." when it is
+/// the directory's `first` block (any entry named so there, as `ext2_empty_dir()` allows).
+/// An error if the block is corrupt (checked whole).
+pub fn dir_block_is_empty(sb: &Superblock, block: &[u8], first: bool) -> Result<bool, Corrupt> {
+    let mut empty = true;
+    for e in dir_entries(sb, block) {
+        let e = e?;
+        if !(first && (e.name == b"." || e.name == b"..")) {
+            empty = false;
+        }
+    }
+    Ok(empty)
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit suite `xipfs_ondisk`: the on-disk format parsers on crafted buffers and on bytes of a
-//! real `mke2fs` image; the filesystem's block-map walk (`blockmap::walk`) and claim map
-//! (`claims`) on in-memory images, with cross-linked block maps. Each case keeps at most two
+//! KUnit suite `xipfs_ondisk`: the on-disk format parsers and writers on crafted buffers and on
+//! bytes of a real `mke2fs` image; the filesystem's block-map walk (`blockmap::walk`) and claim
+//! map (`claims`) on in-memory images, with cross-linked block maps. Each case keeps at most two
 //! 4096-byte blocks on the stack (the walk's buffer is on the heap).
 
 use crate::{
@@ -2104,6 +2104,1069 @@ fn real_root_dir(t: &mut Test) {
     kunit_expect_eq!(t, dir_entries(&sb, &block).count(), 12);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Writing.
+
+/// A digest of `bytes` (FNV-1a), to check that a block did not change without a copy of it.
+fn digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Expects `after` to differ from `before` only inside the (offset, length) `ranges`.
+fn only_changed(t: &mut Test, before: &[u8], after: &[u8], ranges: &[(usize, usize)]) {
+    kunit_expect_eq!(t, before.len(), after.len());
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        if b != a {
+            let allowed = ranges.iter().any(|&(off, len)| off <= i && i < off + len);
+            kunit_expect!(t, allowed, "byte {} changed: {:#x} -> {:#x}", i, b, a);
+        }
+    }
+}
+
+/// `put_le16`/`put_le32` write what `le16`/`le32` read, and refuse what does not fit.
+fn write_le(t: &mut Test) {
+    let mut buf = [0u8; 8];
+    kunit_expect_eq!(t, put_le16(&mut buf, 0, 0x1234), Ok(()));
+    kunit_expect_eq!(t, put_le32(&mut buf, 4, 0xdead_beef), Ok(()));
+    kunit_expect_eq!(t, buf, [0x34, 0x12, 0, 0, 0xef, 0xbe, 0xad, 0xde]);
+    kunit_expect_eq!(t, le16(&buf, 0), Ok(0x1234));
+    kunit_expect_eq!(t, le32(&buf, 4), Ok(0xdead_beef));
+    kunit_expect_eq!(t, put_le16(&mut buf, 6, 0xffff), Ok(()));
+    kunit_expect_eq!(t, le16(&buf, 6), Ok(0xffff));
+    let before = buf;
+    let truncated = Err(Corrupt {
+        what: "structure truncated",
+    });
+    kunit_expect_eq!(t, put_le16(&mut buf, 7, 1), truncated);
+    kunit_expect_eq!(t, put_le32(&mut buf, 5, 1), truncated);
+    kunit_expect_eq!(t, put_le32(&mut buf, 8, 1), truncated);
+    kunit_expect_eq!(t, put_le32(&mut [], 0, 1), truncated);
+    kunit_expect!(t, put_le16(&mut buf, usize::MAX, 1).is_err());
+    kunit_expect!(t, put_le32(&mut buf, usize::MAX - 2, 1).is_err());
+    kunit_expect_eq!(t, buf, before);
+}
+
+/// The superblock fields a read-write mount changes, and nothing else, are written back.
+fn write_sb_dynamic(t: &mut Test) {
+    use sb_off::*;
+    let mut raw = [0u8; SUPERBLOCK_SIZE];
+    good_sb(&mut raw);
+    put16(&mut raw, S_MNT_COUNT, 7);
+    put16(&mut raw, S_MAX_MNT_COUNT, 0xffff);
+    put32(&mut raw, S_LASTCHECK, 0x6000_0001);
+    put32(&mut raw, S_CHECKINTERVAL, 86400);
+    put32(&mut raw, S_MTIME, 11);
+    put32(&mut raw, S_WTIME, 12);
+    // Bytes no parser reads, which must survive.
+    put_bytes(&mut raw, S_LAST_MOUNTED, b"/mnt");
+    put32(&mut raw, S_RESERVED + 100, 0x5a5a_5a5a);
+    let sb = Superblock::parse(&raw);
+    kunit_expect!(t, sb.is_ok(), "{:?}", sb);
+    let Ok(sb) = sb else { return };
+    kunit_expect_eq!(t, (sb.mnt_count, sb.max_mnt_count), (7, -1));
+    kunit_expect_eq!(t, (sb.lastcheck, sb.checkinterval), (0x6000_0001, 86400));
+    kunit_expect_eq!(t, (sb.mtime, sb.wtime), (11, 12));
+
+    // Unchanged: the bytes stay.
+    let mut out = raw;
+    kunit_expect_eq!(t, sb.encode_dynamic(&mut out), Ok(()));
+    kunit_expect_eq!(t, out, raw);
+
+    // Changed: exactly the dynamic fields are written.
+    let mut w = sb.clone();
+    w.free_blocks_count = 17;
+    w.free_inodes_count = 0x0102_0304;
+    w.mtime = 0xa0b0_c0d0;
+    w.wtime = u32::MAX;
+    w.mnt_count = 0xfffe;
+    w.state = 0;
+    w.feature_compat |= COMPAT_DIR_PREALLOC;
+    w.feature_ro_compat = RO_COMPAT_LARGE_FILE | 0x8000_0000;
+    w.feature_incompat = 0;
+    // Not dynamic: never written.
+    w.r_blocks_count = 1;
+    w.max_mnt_count = 3;
+    w.lastcheck = 4;
+    w.checkinterval = 5;
+    w.errors = 3;
+    kunit_expect_eq!(t, w.encode_dynamic(&mut out), Ok(()));
+    only_changed(
+        t,
+        &raw,
+        &out,
+        &[
+            (S_FREE_BLOCKS_COUNT, 8),
+            (S_MTIME, 10),
+            (S_STATE, 2),
+            (S_FEATURE_COMPAT, 12),
+        ],
+    );
+    let back = Superblock::parse(&out);
+    let mut want = w.clone();
+    want.r_blocks_count = sb.r_blocks_count;
+    want.max_mnt_count = sb.max_mnt_count;
+    want.lastcheck = sb.lastcheck;
+    want.checkinterval = sb.checkinterval;
+    want.errors = sb.errors;
+    kunit_expect_eq!(t, back, Ok(want));
+    // And back to the original bytes.
+    kunit_expect_eq!(t, sb.encode_dynamic(&mut out), Ok(()));
+    kunit_expect_eq!(t, out, raw);
+
+    // The real superblock rewrites to itself.
+    let mut real = [0u8; SUPERBLOCK_SIZE];
+    fill(&mut real, REAL_SB);
+    let mut out = real;
+    let r = Superblock::parse(&real).map(|sb| sb.encode_dynamic(&mut out));
+    kunit_expect_eq!(t, r, Ok(Ok(())));
+    kunit_expect_eq!(t, out, real);
+
+    // Refusals, with the bytes unchanged.
+    let mut out = raw;
+    kunit_expect!(
+        t,
+        sb.encode_dynamic(&mut out[..SUPERBLOCK_SIZE - 1]).is_err()
+    );
+    let mut bad = w.clone();
+    bad.feature_incompat = INCOMPAT_META_BG;
+    kunit_expect!(t, bad.encode_dynamic(&mut out).is_err());
+    put16(&mut out, S_MAGIC, 0);
+    let no_magic = out;
+    kunit_expect!(t, w.encode_dynamic(&mut out).is_err());
+    kunit_expect_eq!(t, out, no_magic);
+}
+
+/// `encode_dynamic` on revision 0 superblocks and on longer slices.
+fn write_sb_dynamic_edges(t: &mut Test) {
+    use sb_off::*;
+    let mut out = [0u8; SUPERBLOCK_SIZE];
+    // Revision 0 has no feature fields: zero features only, and they are not written.
+    let old = sb_with(|b| {
+        put32(b, S_REV_LEVEL, GOOD_OLD_REV);
+        put32(b, S_FEATURE_COMPAT, 0);
+        put32(b, S_FEATURE_INCOMPAT, 0);
+        put32(b, S_FEATURE_RO_COMPAT, 0);
+    });
+    kunit_expect!(t, old.is_ok());
+    let Ok(mut old) = old else { return };
+    good_sb(&mut out);
+    put32(&mut out, S_REV_LEVEL, GOOD_OLD_REV);
+    put32(&mut out, S_FEATURE_COMPAT, 0);
+    put32(&mut out, S_FEATURE_INCOMPAT, 0);
+    put32(&mut out, S_FEATURE_RO_COMPAT, 0);
+    old.free_blocks_count = 5;
+    kunit_expect_eq!(t, old.encode_dynamic(&mut out), Ok(()));
+    kunit_expect_eq!(
+        t,
+        Superblock::parse(&out).map(|s| s.free_blocks_count),
+        Ok(5)
+    );
+    old.feature_ro_compat = RO_COMPAT_LARGE_FILE;
+    let before = out;
+    kunit_expect_eq!(
+        t,
+        old.encode_dynamic(&mut out),
+        Err(Corrupt {
+            what: "feature flags on a revision 0 superblock"
+        })
+    );
+    kunit_expect_eq!(t, out, before);
+    // A longer slice (the whole first block from byte 1024) is fine; bytes past it stay.
+    let mut block = [0xeeu8; BLOCK_SIZE];
+    good_sb(&mut out);
+    put_bytes(&mut block, 0, &out);
+    let Some(mut w) = test_sb(t, false) else {
+        return;
+    };
+    w.free_inodes_count = 0x0102_0304;
+    kunit_expect_eq!(t, w.encode_dynamic(&mut block), Ok(()));
+    kunit_expect!(t, block[SUPERBLOCK_SIZE..].iter().all(|&b| b == 0xee));
+    kunit_expect_eq!(
+        t,
+        Superblock::parse(&block).map(|s| s.free_inodes_count),
+        Ok(0x0102_0304)
+    );
+}
+
+/// A group descriptor's counters are written in place, the rest of its bytes untouched.
+fn write_group_desc(t: &mut Test) {
+    let Some(sb) = test_sb(t, true) else { return };
+    let mut gdt = [0u8; BLOCK_SIZE];
+    put_gd(&mut gdt, 0, 3, 4, 5);
+    put_gd(&mut gdt, 1, 32768 + 1, 32768 + 2, 65536 - 512);
+    put_gd(&mut gdt, 2, 65536, 65537, 70000 - 512);
+    put32(&mut gdt, 32 + gd_off::BG_RESERVED, 0x1234_5678);
+    put16(&mut gdt, 32 + gd_off::BG_PAD, 0x4321);
+    let before = gdt;
+    let gd = GroupDesc::parse(&sb, 1, &gdt);
+    kunit_expect!(t, gd.is_ok());
+    let Ok(mut gd) = gd else { return };
+    kunit_expect_eq!(t, gd.encode_counts(&mut gdt[32..64]), Ok(()));
+    kunit_expect!(t, gdt == before);
+    gd.free_blocks_count = 0xfffe;
+    gd.free_inodes_count = 0;
+    gd.used_dirs_count = 77;
+    // Not counters: not written.
+    let mut moved = gd;
+    moved.inode_table = 99;
+    kunit_expect_eq!(t, moved.encode_counts(&mut gdt[32..]), Ok(()));
+    only_changed(t, &before, &gdt, &[(32 + gd_off::BG_FREE_BLOCKS_COUNT, 6)]);
+    kunit_expect_eq!(t, GroupDesc::parse(&sb, 1, &gdt), Ok(gd));
+    kunit_expect_eq!(
+        t,
+        GroupDesc::parse(&sb, 0, &gdt).map(|g| g.used_dirs_count),
+        Ok(3)
+    );
+    let now = digest(&gdt);
+    kunit_expect!(t, gd.encode_counts(&mut gdt[32..63]).is_err());
+    kunit_expect_eq!(t, digest(&gdt), now);
+}
+
+/// Timestamps encode as ext4 does, inverse to `decode` in range, clamped outside.
+fn write_timestamps(t: &mut Test) {
+    let ts = |sec, nsec| Timestamp { sec, nsec };
+    let cases: [(Timestamp, (u32, u32)); 9] = [
+        (ts(0, 0), (0, 0)),
+        (ts(1000, 1), (1000, 1 << 2)),
+        (ts(-1, 999_999_999), (u32::MAX, 999_999_999 << 2)),
+        (ts(-(1 << 31), 0), (0x8000_0000, 0)),
+        (ts((1 << 31) - 1, 0), (0x7fff_ffff, 0)),
+        (ts(1 << 31, 5), (0x8000_0000, 1 | 5 << 2)),
+        (ts(1 << 32, 0), (0, 1)),
+        (ts((1 << 32) + 7, 0), (7, 1)),
+        (ts((1 << 34) - (1 << 31) - 1, 3), (0x7fff_ffff, 3 | 3 << 2)),
+    ];
+    for (time, enc) in cases {
+        kunit_expect_eq!(t, time.encode(), enc);
+        kunit_expect_eq!(t, Timestamp::decode(enc.0, Some(enc.1)), time);
+    }
+    kunit_expect_eq!(t, Timestamp::MIN_SEC, -(1 << 31));
+    kunit_expect_eq!(t, Timestamp::MAX_SEC, (1 << 34) - (1 << 31) - 1);
+    // Out of range: clamped.
+    let max = ts(Timestamp::MAX_SEC, 0).encode();
+    let min = ts(Timestamp::MIN_SEC, 0).encode();
+    kunit_expect_eq!(t, ts(Timestamp::MAX_SEC + 1, 0).encode(), max);
+    kunit_expect_eq!(t, ts(i64::MAX, 0).encode(), max);
+    kunit_expect_eq!(t, ts(Timestamp::MIN_SEC - 1, 0).encode(), min);
+    kunit_expect_eq!(t, ts(i64::MIN, 0).encode(), min);
+    kunit_expect_eq!(t, ts(0, 1_000_000_000).encode(), (0, 999_999_999 << 2));
+    kunit_expect_eq!(t, ts(0, u32::MAX).encode(), (0, 999_999_999 << 2));
+    // Without the extra field: signed 32-bit seconds.
+    kunit_expect_eq!(t, ts(-5, 7).encode_sec32(), -5i32 as u32);
+    kunit_expect_eq!(t, ts(1 << 31, 0).encode_sec32(), i32::MAX as u32);
+    kunit_expect_eq!(t, ts(i64::MIN, 0).encode_sec32(), i32::MIN as u32);
+    kunit_expect_eq!(
+        t,
+        Timestamp::decode(ts(-(1 << 40), 0).encode_sec32(), None),
+        ts(i64::from(i32::MIN), 0)
+    );
+}
+
+/// The superblock of [`good_sb`] with 128-byte inodes.
+fn small_inode_sb(t: &mut Test) -> Option<Superblock> {
+    let sb = sb_with(|b| put16(b, sb_off::S_INODE_SIZE, 128));
+    kunit_expect!(t, sb.is_ok());
+    sb.ok()
+}
+
+/// A new inode, written into a used slot: the slot is zeroed, and it parses back.
+fn write_inode_new(t: &mut Test) {
+    use inode_off::*;
+    let Some(sb) = test_sb(t, false) else { return };
+    let now = Timestamp {
+        sec: (1 << 32) + 9,
+        nsec: 123,
+    };
+    let i = Inode::new(0o100640, 0x1_0002, 0x3_0004, now, 0xabcd, &sb);
+    kunit_expect_eq!(t, (i.mode, i.uid, i.gid), (0o100640, 0x1_0002, 0x3_0004));
+    kunit_expect_eq!(t, (i.size, i.links_count, i.blocks, i.flags), (0, 1, 0, 0));
+    kunit_expect_eq!(t, (i.atime, i.ctime, i.mtime), (now, now, now));
+    kunit_expect_eq!(
+        t,
+        (i.dtime, i.generation, i.file_acl, i.dir_acl),
+        (0, 0xabcd, 0, 0)
+    );
+    kunit_expect_eq!(t, i.block, [0u32; N_BLOCKS]);
+    kunit_expect_eq!(t, i.extra_isize, NEW_EXTRA_ISIZE);
+    kunit_expect!(t, i.has_nsec());
+    kunit_expect!(t, !i.is_deleted());
+    kunit_expect_eq!(t, i.check(&sb), Ok(()));
+
+    let mut slot = [0xa5u8; 256];
+    kunit_expect_eq!(t, i.encode_new(&sb, &mut slot), Ok(()));
+    kunit_expect_eq!(t, Inode::parse(&sb, &slot), Ok(i.clone()));
+    kunit_expect_eq!(t, le16(&slot, I_EXTRA_ISIZE), Ok(32));
+    kunit_expect_eq!(t, le32(&slot, I_ATIME_EXTRA), Ok(1 | 123 << 2));
+    kunit_expect_eq!(t, le16(&slot, L_I_UID_HIGH), Ok(1));
+    for off in [I_OSD1, I_FADDR, L_I_FRAG, I_CHECKSUM_HI, 144, 200, 252] {
+        kunit_expect!(t, slot.get(off) == Some(&0), "byte {}", off);
+    }
+    // Encoded over a used slot without zeroing, the unmodelled bytes stay.
+    let mut used = [0xa5u8; 256];
+    kunit_expect_eq!(t, i.encode(&sb, &mut used), Ok(()));
+    kunit_expect_eq!(t, Inode::parse(&sb, &used), Ok(i.clone()));
+    kunit_expect_eq!(t, used.get(I_FADDR), Some(&0xa5));
+    kunit_expect_eq!(t, used.get(144), Some(&0xa5));
+
+    // A new directory needs its first block and size before it is valid.
+    let mut d = Inode::new(0o040755, 0, 0, now, 1, &sb);
+    kunit_expect!(t, d.check(&sb).is_err());
+    d.size = BLOCK_SIZE as u64;
+    d.block[0] = 500;
+    d.blocks = 8;
+    d.links_count = 2;
+    kunit_expect_eq!(t, d.check(&sb), Ok(()));
+    kunit_expect_eq!(t, d.encode_new(&sb, &mut slot), Ok(()));
+    kunit_expect_eq!(t, Inode::parse(&sb, &slot), Ok(d));
+
+    // 128-byte inodes: no extra fields; times are clamped to 32 bits, nanoseconds lost.
+    let Some(small) = small_inode_sb(t) else {
+        return;
+    };
+    let i = Inode::new(0o100644, 5, 6, now, 7, &small);
+    kunit_expect_eq!(t, i.extra_isize, 0);
+    kunit_expect!(t, !i.has_nsec());
+    let mut slot = [0xa5u8; 128];
+    kunit_expect_eq!(t, i.encode_new(&small, &mut slot), Ok(()));
+    let back = Inode::parse(&small, &slot);
+    let clamped = Timestamp {
+        sec: i64::from(i32::MAX),
+        nsec: 0,
+    };
+    kunit_expect_eq!(t, back.as_ref().map(|b| b.mtime), Ok(clamped));
+    kunit_expect_eq!(t, back.map(|b| (b.uid, b.gid, b.generation)), Ok((5, 6, 7)));
+    // A short slot is refused and not written.
+    let mut short = [0x11u8; 127];
+    kunit_expect!(t, i.encode_new(&small, &mut short).is_err());
+    kunit_expect!(t, i.encode(&small, &mut short).is_err());
+    kunit_expect!(t, short.iter().all(|&b| b == 0x11));
+}
+
+/// `encode(parse(raw)) == raw` for real and crafted inodes, and `parse(encode(x)) == x` after
+/// each field changes; what the format cannot hold is refused.
+fn write_inode_round_trip(t: &mut Test) {
+    use inode_off::*;
+    let mut raw = [0u8; SUPERBLOCK_SIZE];
+    fill(&mut raw, REAL_SB);
+    let Ok(real_sb) = Superblock::parse(&raw) else {
+        kunit_expect!(t, false);
+        return;
+    };
+    let mut raw = [0u8; 256];
+    let mut out: [u8; 256];
+    for segs in [
+        REAL_INODE_ROOT,
+        REAL_INODE_BIG,
+        REAL_INODE_BLK,
+        REAL_INODE_CHR,
+        REAL_INODE_FAST,
+        REAL_INODE_SLOW,
+    ] {
+        fill(&mut raw, segs);
+        let i = Inode::parse(&real_sb, &raw);
+        kunit_expect!(t, i.is_ok(), "{:?}", i);
+        let Ok(i) = i else { continue };
+        out = raw;
+        kunit_expect_eq!(t, i.encode(&real_sb, &mut out), Ok(()));
+        kunit_expect_eq!(t, out, raw);
+        // Onto other bytes, then parsed: the same inode.
+        out = [0x3c; 256];
+        put16(&mut out, I_EXTRA_ISIZE, 0);
+        kunit_expect_eq!(t, i.encode(&real_sb, &mut out), Ok(()));
+        kunit_expect_eq!(t, Inode::parse(&real_sb, &out), Ok(i));
+    }
+
+    // Every modelled field changed at once; every unmodelled byte survives.
+    let Some(sb) = test_sb(t, false) else { return };
+    inode_buf(&mut raw, 0o100600, 0x1_2345_6789);
+    for off in [
+        I_OSD1,
+        I_FADDR,
+        L_I_FRAG,
+        L_I_FSIZE,
+        I_PAD1,
+        L_I_RESERVED2,
+        I_CHECKSUM_HI,
+    ] {
+        put16(&mut raw, off, 0x7e7e);
+    }
+    for off in (144..256).step_by(4) {
+        put32(&mut raw, off, 0xc0de_0000 | off as u32);
+    }
+    let i = Inode::parse(&sb, &raw);
+    kunit_expect!(t, i.is_ok(), "{:?}", i);
+    let Ok(i) = i else { return };
+    out = raw;
+    kunit_expect_eq!(t, i.encode(&sb, &mut out), Ok(()));
+    kunit_expect_eq!(t, out, raw);
+    let mut w = i.clone();
+    w.mode = 0o104755;
+    w.uid = 0xffff_0001;
+    w.gid = 0x0001_ffff;
+    w.size = 0x7fff_ffff_0000_0001;
+    w.atime = Timestamp {
+        sec: -7,
+        nsec: 999_999_999,
+    };
+    w.ctime = Timestamp {
+        sec: Timestamp::MAX_SEC,
+        nsec: 0,
+    };
+    w.mtime = Timestamp {
+        sec: 1 << 33,
+        nsec: 1,
+    };
+    w.dtime = 3;
+    w.links_count = 65000;
+    w.blocks = 0x1234_5678;
+    w.flags = FL_APPEND | FL_SYNC;
+    for (n, b) in w.block.iter_mut().enumerate() {
+        *b = 0x100 + n as u32;
+    }
+    w.generation = 0x9999;
+    w.file_acl = 2047;
+    w.extra_isize = 28;
+    kunit_expect_eq!(t, w.encode(&sb, &mut out), Ok(()));
+    kunit_expect_eq!(t, Inode::parse(&sb, &out), Ok(w.clone()));
+    only_changed(
+        t,
+        &raw,
+        &out,
+        &[(0, 36), (40, 72), (120, 4), (128, 2), (132, 12)],
+    );
+    kunit_expect_eq!(t, le32(&out, I_DIR_ACL), Ok(0x7fff_ffff));
+
+    // Non-regular inodes keep i_dir_acl, and their size is 32 bits.
+    let mut d = w.clone();
+    d.mode = 0o040700;
+    d.size = 0xffff_f000;
+    d.dir_acl = 0x55;
+    kunit_expect_eq!(t, d.encode(&sb, &mut out), Ok(()));
+    kunit_expect_eq!(t, Inode::parse(&sb, &out), Ok(d.clone()));
+    kunit_expect_eq!(t, le32(&out, I_DIR_ACL), Ok(0x55));
+
+    // Only the *_extra fields i_extra_isize covers are written: 8 covers i_ctime_extra.
+    inode_buf(&mut raw, 0o100644, 0);
+    put16(&mut raw, I_EXTRA_ISIZE, 8);
+    put32(&mut raw, I_MTIME_EXTRA, 0x0bad_0bad);
+    let Ok(mut e) = Inode::parse(&sb, &raw) else {
+        kunit_expect!(t, false);
+        return;
+    };
+    kunit_expect!(t, !e.has_nsec());
+    out = raw;
+    kunit_expect_eq!(t, e.encode(&sb, &mut out), Ok(()));
+    kunit_expect_eq!(t, out, raw);
+    e.ctime = Timestamp {
+        sec: 1 << 32,
+        nsec: 4,
+    };
+    e.mtime = Timestamp {
+        sec: 1 << 32,
+        nsec: 4,
+    };
+    kunit_expect_eq!(t, e.encode(&sb, &mut out), Ok(()));
+    kunit_expect_eq!(t, le32(&out, I_CTIME_EXTRA), Ok(1 | 4 << 2));
+    kunit_expect_eq!(t, le32(&out, I_MTIME_EXTRA), Ok(0x0bad_0bad));
+    kunit_expect_eq!(t, le32(&out, I_MTIME), Ok(i32::MAX as u32));
+    // Nanoseconds out of range read as 999_999_999: their bytes stay while the time does.
+    inode_buf(&mut raw, 0o100644, 0);
+    put32(&mut raw, I_ATIME_EXTRA, u32::MAX);
+    let Ok(mut e) = Inode::parse(&sb, &raw) else {
+        kunit_expect!(t, false);
+        return;
+    };
+    out = raw;
+    kunit_expect_eq!(t, e.encode(&sb, &mut out), Ok(()));
+    kunit_expect_eq!(t, out, raw);
+    e.atime.nsec = 5;
+    kunit_expect_eq!(t, e.encode(&sb, &mut out), Ok(()));
+    kunit_expect_eq!(t, le32(&out, I_ATIME_EXTRA), Ok(3 | 5 << 2));
+
+    // What the format cannot hold, refused with the bytes unchanged.
+    out = raw;
+    let refuse = |t: &mut Test, x: &Inode, sb: &Superblock, out: &mut [u8; 256], what| {
+        let before = *out;
+        kunit_expect_eq!(t, x.encode(sb, out), Err(Corrupt { what }));
+        kunit_expect_eq!(t, x.encode_new(sb, out), Err(Corrupt { what }));
+        kunit_expect_eq!(t, *out, before);
+    };
+    let mut x = d.clone();
+    x.size = 1 << 32;
+    refuse(
+        t,
+        &x,
+        &sb,
+        &mut out,
+        "size of 4 GiB or more on a non-regular inode",
+    );
+    let mut x = w.clone();
+    x.dir_acl = 1;
+    refuse(t, &x, &sb, &mut out, "i_dir_acl set on a regular file");
+    for extra in [2, 130, 132] {
+        let mut x = w.clone();
+        x.extra_isize = extra;
+        refuse(t, &x, &sb, &mut out, "bad i_extra_isize");
+    }
+    let mut x = w.clone();
+    x.extra_isize = 128;
+    kunit_expect_eq!(t, x.encode(&sb, &mut out), Ok(()));
+    let Some(small) = small_inode_sb(t) else {
+        return;
+    };
+    x.extra_isize = 4;
+    refuse(t, &x, &small, &mut out, "bad i_extra_isize");
+    kunit_expect!(t, w.encode(&sb, &mut out[..255]).is_err());
+}
+
+/// Fast symlinks, device numbers and deletion, written and read back.
+fn write_inode_kinds(t: &mut Test) {
+    use inode_off::*;
+    let Some(sb) = test_sb(t, false) else { return };
+    let now = Timestamp { sec: 100, nsec: 0 };
+    let mut raw = [0xffu8; 256];
+
+    // Fast symlinks: 1 to 59 bytes.
+    let mut l = Inode::new(0o120777, 0, 0, now, 1, &sb);
+    kunit_expect!(t, l.is_fast_symlink());
+    let target = b"a/fairly/long/target/of/fifty-nine/bytes/for/the/i_block/xy";
+    kunit_expect_eq!(t, target.len(), 59);
+    kunit_expect_eq!(t, l.set_fast_symlink(target), Ok(()));
+    kunit_expect_eq!(t, l.size, 59);
+    kunit_expect!(t, l.is_fast_symlink());
+    kunit_expect_eq!(t, l.fast_symlink_target(), Ok(&target[..]));
+    kunit_expect_eq!(t, l.block[0], u32::from_le_bytes([b'a', b'/', b'f', b'a']));
+    kunit_expect_eq!(
+        t,
+        l.block[TIND_BLOCK],
+        u32::from_le_bytes([b'/', b'x', b'y', 0])
+    );
+    kunit_expect_eq!(t, l.encode_new(&sb, &mut raw), Ok(()));
+    let back = Inode::parse(&sb, &raw);
+    kunit_expect_eq!(
+        t,
+        back.as_ref()
+            .map(|b| b.fast_symlink_target() == Ok(&target[..])),
+        Ok(true)
+    );
+    kunit_expect_eq!(t, back, Ok(l.clone()));
+    // A shorter target replaces it, NUL-padded.
+    kunit_expect_eq!(t, l.set_fast_symlink(b"x"), Ok(()));
+    kunit_expect_eq!(t, l.fast_symlink_target(), Ok(&b"x"[..]));
+    kunit_expect_eq!(t, l.block[1..], [0u32; N_BLOCKS - 1]);
+    kunit_expect_eq!(t, l.encode(&sb, &mut raw), Ok(()));
+    kunit_expect_eq!(t, raw.get(I_BLOCK..I_BLOCK + 3), Some(&b"x\0\0"[..]));
+    // Refused, with the inode unchanged.
+    let keep = l.clone();
+    let bad_len = Err(Corrupt {
+        what: "bad fast symlink length",
+    });
+    kunit_expect_eq!(t, l.set_fast_symlink(&[b'y'; 60]), bad_len);
+    kunit_expect_eq!(t, l.set_fast_symlink(b""), bad_len);
+    kunit_expect!(t, l.set_fast_symlink(b"a\0b").is_err());
+    kunit_expect_eq!(t, l, keep);
+    kunit_expect_eq!(t, l.fast_symlink_target(), Ok(&b"x"[..]));
+    let mut slow = l.clone();
+    slow.blocks = 8;
+    kunit_expect!(t, slow.set_fast_symlink(b"abc").is_err());
+    let mut reg = Inode::new(0o100644, 0, 0, now, 1, &sb);
+    kunit_expect!(t, reg.set_fast_symlink(b"abc").is_err());
+    kunit_expect_eq!(t, reg.size, 0);
+    // A target changed through `block` is refused, not served stale; encode writes `block`.
+    l.block[0] = u32::from_le_bytes(*b"zzzz");
+    l.size = 4;
+    kunit_expect!(t, l.fast_symlink_target().is_err());
+    kunit_expect_eq!(t, l.encode(&sb, &mut raw), Ok(()));
+    kunit_expect_eq!(t, raw.get(I_BLOCK..I_BLOCK + 4), Some(&b"zzzz"[..]));
+    kunit_expect_eq!(
+        t,
+        Inode::parse(&sb, &raw).map(|b| b.fast_symlink_target() == Ok(&b"zzzz"[..])),
+        Ok(true)
+    );
+    // With an extended attribute block (8 sectors), still fast.
+    let mut ea = Inode::new(0o120777, 0, 0, now, 1, &sb);
+    ea.file_acl = 2000;
+    ea.blocks = 8;
+    kunit_expect_eq!(t, ea.set_fast_symlink(b"t"), Ok(()));
+    kunit_expect!(t, ea.is_fast_symlink());
+
+    // Device numbers: both encodings.
+    let mut dev = Inode::new(0o020600, 0, 0, now, 1, &sb);
+    for (major, minor, b0, b1) in [
+        (4, 5, 0x0405, 0),
+        (0, 0, 0, 0),
+        (255, 255, 0xffff, 0),
+        (256, 0, 0, 0x10000),
+        (300, 70000, 0, 0x1111_2c70),
+        (4095, 0xfffff, 0, 0xffff_ffff),
+    ] {
+        kunit_expect_eq!(t, dev.set_rdev(major, minor), Ok(()));
+        kunit_expect_eq!(t, (dev.block[0], dev.block[1]), (b0, b1));
+        kunit_expect_eq!(t, dev.rdev(), (major, minor));
+        kunit_expect_eq!(t, dev.encode_new(&sb, &mut raw), Ok(()));
+        kunit_expect_eq!(
+            t,
+            Inode::parse(&sb, &raw).map(|b| b.rdev()),
+            Ok((major, minor))
+        );
+    }
+    dev.block[5] = 9;
+    kunit_expect_eq!(t, dev.set_rdev(1, 2), Ok(()));
+    kunit_expect_eq!(t, dev.block[2..], [0u32; N_BLOCKS - 2]);
+    let keep = dev.clone();
+    kunit_expect!(t, dev.set_rdev(4096, 0).is_err());
+    kunit_expect!(t, dev.set_rdev(0, 1 << 20).is_err());
+    kunit_expect_eq!(t, dev, keep);
+
+    // Deletion: no links, a dtime, the mode kept; it reads back deleted.
+    let mut gone = Inode::new(0o100644, 0, 0, now, 1, &sb);
+    gone.set_deleted(1234);
+    kunit_expect_eq!(
+        t,
+        (gone.links_count, gone.dtime, gone.mode),
+        (0, 1234, 0o100644)
+    );
+    kunit_expect!(t, gone.is_deleted());
+    kunit_expect_eq!(t, gone.encode(&sb, &mut raw), Ok(()));
+    kunit_expect_eq!(t, Inode::parse(&sb, &raw).map(|b| b.is_deleted()), Ok(true));
+    gone.set_deleted(0);
+    kunit_expect_eq!(t, gone.dtime, 1);
+    kunit_expect!(t, gone.is_deleted());
+}
+
+/// Bits in ext2's order; past the end reads as set and cannot be changed.
+fn write_bitmaps(t: &mut Test) {
+    let mut bm = [0u8; 4];
+    kunit_expect_eq!(t, bit_set(&mut bm, 0), Ok(false));
+    kunit_expect_eq!(t, bit_set(&mut bm, 9), Ok(false));
+    kunit_expect_eq!(t, bit_set(&mut bm, 31), Ok(false));
+    kunit_expect_eq!(t, bm, [0x01, 0x02, 0, 0x80]);
+    kunit_expect_eq!(t, bit_set(&mut bm, 9), Ok(true));
+    kunit_expect!(t, bit_test(&bm, 9) && bit_test(&bm, 0) && !bit_test(&bm, 8));
+    kunit_expect_eq!(t, bit_clear(&mut bm, 9), Ok(true));
+    kunit_expect_eq!(t, bit_clear(&mut bm, 9), Ok(false));
+    kunit_expect!(t, !bit_test(&bm, 9));
+    kunit_expect_eq!(t, bm, [0x01, 0, 0, 0x80]);
+    kunit_expect!(
+        t,
+        bit_test(&bm, 32) && bit_test(&bm, u32::MAX) && bit_test(&[], 0)
+    );
+    kunit_expect!(t, bit_set(&mut bm, 32).is_err());
+    kunit_expect!(t, bit_clear(&mut bm, u32::MAX).is_err());
+    kunit_expect_eq!(t, bm, [0x01, 0, 0, 0x80]);
+    // A whole bitmap block.
+    let mut block = [0u8; BLOCK_SIZE];
+    for i in (0..MAX_PER_GROUP).step_by(3) {
+        kunit_expect_eq!(t, bit_set(&mut block, i), Ok(false));
+    }
+    let set = (0..MAX_PER_GROUP).filter(|&i| bit_test(&block, i)).count();
+    kunit_expect_eq!(t, set, (MAX_PER_GROUP as usize).div_ceil(3));
+    kunit_expect!(
+        t,
+        (0..MAX_PER_GROUP).all(|i| bit_test(&block, i) == (i % 3 == 0))
+    );
+
+    // Indirect block entries.
+    kunit_expect_eq!(t, set_indirect_entry(&mut block, 0, 7), Ok(()));
+    kunit_expect_eq!(t, set_indirect_entry(&mut block, 1023, 0xdead_beef), Ok(()));
+    kunit_expect_eq!(t, indirect_entry(&block, 0), Ok(7));
+    kunit_expect_eq!(t, indirect_entry(&block, 1023), Ok(0xdead_beef));
+    kunit_expect!(t, set_indirect_entry(&mut block, 1024, 1).is_err());
+    kunit_expect!(t, set_indirect_entry(&mut block[..100], 25, 1).is_err());
+}
+
+/// The name of test entry `i`: its number, then `-` and `x`s to a length from 2 to 22.
+fn entry_name(i: usize, buf: &mut [u8; 32]) -> usize {
+    let len = 2 + (i * 7) % 21;
+    buf.fill(b'x');
+    let mut n = i;
+    let mut digits = 0;
+    loop {
+        digits += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut n = i;
+    for k in (0..digits).rev() {
+        put8(buf, k, b'0' + (n % 10) as u8);
+        n /= 10;
+    }
+    put8(buf, digits, b'-');
+    len.max(digits + 1)
+}
+
+/// The number of test entry `name`, if it is one.
+fn entry_number(name: &[u8]) -> Option<usize> {
+    let dash = name.iter().position(|&b| b == b'-')?;
+    let mut n = 0usize;
+    for &d in name.get(..dash)? {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(usize::from(d - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Checks that the used entries of `block` are exactly "." and ".." (if `dots`) and the test
+/// entries marked in `present` (inode `11 + i`, type regular file).
+fn expect_listing(t: &mut Test, sb: &Superblock, block: &[u8], dots: bool, present: &[bool]) {
+    let mut seen = 0;
+    let mut dot_seen = 0;
+    for e in dir_entries(sb, block) {
+        kunit_expect!(t, e.is_ok(), "{:?}", e);
+        let Ok(e) = e else { return };
+        if dots && (e.name == b"." || e.name == b"..") {
+            dot_seen += 1;
+            continue;
+        }
+        let n = entry_number(e.name);
+        let ok = n.is_some_and(|n| present.get(n) == Some(&true) && e.inode == 11 + n as u32);
+        kunit_expect!(t, ok, "unexpected entry at {}", e.offset);
+        let ft = if sb.has_filetype() {
+            FT_REG_FILE
+        } else {
+            FT_UNKNOWN
+        };
+        kunit_expect_eq!(t, e.file_type, ft);
+        seen += 1;
+    }
+    kunit_expect_eq!(t, seen, present.iter().filter(|&&p| p).count());
+    kunit_expect_eq!(t, dot_seen, if dots { 2 } else { 0 });
+}
+
+/// Fills `block` with test entries until `dir_add` finds no room, then removes them all (odd
+/// ones first, then the rest from the end), checking the listing on the way; returns how many
+/// fitted.
+fn fill_and_empty(t: &mut Test, sb: &Superblock, block: &mut [u8], dots: bool) -> usize {
+    let mut present = [false; 400];
+    let mut offsets = [0u16; 400];
+    let mut name = [0u8; 32];
+    let mut n = 0;
+    while n < present.len() {
+        let len = entry_name(n, &mut name);
+        let r = dir_add(sb, block, 11 + n as u32, &name[..len], FT_REG_FILE);
+        kunit_expect!(t, r.is_ok(), "{:?}", r);
+        let Ok(Some(off)) = r else { break };
+        kunit_expect!(t, off % 4 == 0 && off + dirent_size(len) <= BLOCK_SIZE);
+        present[n] = true;
+        offsets[n] = off as u16;
+        n += 1;
+    }
+    expect_listing(t, sb, block, dots, &present);
+    // Full: the smallest name does not fit either, and the block is unchanged.
+    let before = digest(block);
+    kunit_expect_eq!(t, dir_add(sb, block, 11, b"z", FT_REG_FILE), Ok(None));
+    kunit_expect_eq!(t, digest(block), before);
+    // Entries never move: each is removed at the offset it was added at.
+    for k in (1..n).step_by(2) {
+        kunit_expect_eq!(t, dir_remove(sb, block, usize::from(offsets[k])), Ok(()));
+        present[k] = false;
+    }
+    expect_listing(t, sb, block, dots, &present);
+    for k in (0..n).step_by(2).rev() {
+        kunit_expect_eq!(t, dir_remove(sb, block, usize::from(offsets[k])), Ok(()));
+        present[k] = false;
+    }
+    expect_listing(t, sb, block, dots, &present);
+    kunit_expect_eq!(t, dir_block_is_empty(sb, block, dots), Ok(true));
+    n
+}
+
+/// New directory blocks: empty ones and first ones.
+fn write_dir_init(t: &mut Test) {
+    let Some(sb) = test_sb(t, false) else { return };
+    let mut block = [0xa5u8; BLOCK_SIZE];
+    kunit_expect_eq!(t, dir_init_empty(&mut block), Ok(()));
+    kunit_expect_eq!(t, le16(&block, dirent_off::REC_LEN), Ok(BLOCK_SIZE as u16));
+    kunit_expect!(t, block.iter().enumerate().all(|(i, &b)| b == 0 || i == 5));
+    kunit_expect_eq!(t, dir_entries(&sb, &block).next(), None);
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, false), Ok(true));
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true), Ok(true));
+    kunit_expect!(t, dir_init_empty(&mut block[..4095]).is_err());
+
+    block.fill(0xa5);
+    kunit_expect_eq!(t, dir_init_first(&sb, &mut block, 12, ROOT_INO), Ok(()));
+    let mut it = dir_entries(&sb, &block);
+    let e = |inode, rec_len, name, offset| {
+        Some(Ok(DirEntry {
+            inode,
+            rec_len,
+            name,
+            file_type: FT_DIR,
+            offset,
+        }))
+    };
+    kunit_expect_eq!(t, it.next(), e(12, 12, &b"."[..], 0));
+    kunit_expect_eq!(t, it.next(), e(ROOT_INO, 4084, &b".."[..], 12));
+    kunit_expect_eq!(t, it.next(), None);
+    kunit_expect!(t, block[24..].iter().all(|&b| b == 0));
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true), Ok(true));
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, false), Ok(false));
+    // Without the filetype feature the type byte is 0.
+    if let Ok(old) = sb_with(|b| put32(b, sb_off::S_FEATURE_INCOMPAT, 0)) {
+        kunit_expect_eq!(t, dir_init_first(&old, &mut block, 12, 13), Ok(()));
+        kunit_expect_eq!(t, block.get(dirent_off::FILE_TYPE), Some(&0));
+        kunit_expect_eq!(t, block.get(12 + dirent_off::FILE_TYPE), Some(&0));
+        kunit_expect_eq!(t, dir_entries(&old, &block).count(), 2);
+    } else {
+        kunit_expect!(t, false);
+    }
+    // Inodes a directory may not name; the block is left alone.
+    let before = block;
+    for (me, parent) in [
+        (0, 2),
+        (12, 0),
+        (1, 2),
+        (12, 3),
+        (12, 10),
+        (2049, 2),
+        (12, u32::MAX),
+    ] {
+        kunit_expect!(t, dir_init_first(&sb, &mut block, me, parent).is_err());
+    }
+    kunit_expect!(t, dir_init_first(&sb, &mut block[..100], 12, 2).is_err());
+    kunit_expect_eq!(t, block, before);
+    kunit_expect_eq!(t, dir_init_first(&sb, &mut block, 2048, 11), Ok(()));
+}
+
+/// Adding until full and removing everything, in empty, first and real blocks, with and
+/// without the filetype feature.
+fn write_dir_fill(t: &mut Test) {
+    let Some(sb) = test_sb(t, false) else { return };
+    let mut block = [0u8; BLOCK_SIZE];
+    kunit_expect_eq!(t, dir_init_empty(&mut block), Ok(()));
+    let n = fill_and_empty(t, &sb, &mut block, false);
+    kunit_expect!(t, n > 150, "only {} entries fitted", n);
+    // Emptied, the block is again one unused record over all of it.
+    kunit_expect_eq!(t, le32(&block, 0), Ok(0));
+    kunit_expect_eq!(t, le16(&block, dirent_off::REC_LEN), Ok(BLOCK_SIZE as u16));
+
+    kunit_expect_eq!(t, dir_init_first(&sb, &mut block, 12, 2), Ok(()));
+    fill_and_empty(t, &sb, &mut block, true);
+    kunit_expect_eq!(t, le16(&block, dirent_off::REC_LEN), Ok(12));
+    kunit_expect_eq!(t, le16(&block, 12 + dirent_off::REC_LEN), Ok(4084));
+
+    // Names of one byte: 341 entries of 12 bytes fill a block exactly.
+    kunit_expect_eq!(t, dir_init_empty(&mut block), Ok(()));
+    let mut count = 0u32;
+    while let Ok(Some(_)) = dir_add(
+        &sb,
+        &mut block,
+        11 + count % 2000,
+        &[b'a' + (count % 26) as u8],
+        FT_FIFO,
+    ) {
+        count += 1;
+    }
+    kunit_expect_eq!(t, count, 341);
+    kunit_expect_eq!(t, dir_entries(&sb, &block).count(), 341);
+
+    if let Ok(old) = sb_with(|b| put32(b, sb_off::S_FEATURE_INCOMPAT, 0)) {
+        kunit_expect_eq!(t, dir_init_empty(&mut block), Ok(()));
+        fill_and_empty(t, &old, &mut block, false);
+        // The type byte is not stored.
+        kunit_expect_eq!(t, dir_add(&old, &mut block, 12, b"x", FT_DIR), Ok(Some(0)));
+        kunit_expect_eq!(t, block.get(dirent_off::FILE_TYPE), Some(&0));
+    } else {
+        kunit_expect!(t, false);
+    }
+
+    // The real root directory: the new entry goes after "sub", its last one.
+    let mut raw = [0u8; SUPERBLOCK_SIZE];
+    fill(&mut raw, REAL_SB);
+    let Ok(real) = Superblock::parse(&raw) else {
+        kunit_expect!(t, false);
+        return;
+    };
+    fill(&mut block, REAL_ROOT_DIR);
+    let records = digest(&block[..0xa4 + 12]);
+    kunit_expect_eq!(t, le16(&block, 0xa4 + dirent_off::REC_LEN), Ok(0xf5c));
+    let at = dir_add(&real, &mut block, 21, b"new-file", FT_REG_FILE);
+    kunit_expect_eq!(t, at, Ok(Some(0xa4 + 12)));
+    kunit_expect_eq!(t, le16(&block, 0xa4 + dirent_off::REC_LEN), Ok(12));
+    kunit_expect_eq!(t, dir_entries(&real, &block).count(), 13);
+    kunit_expect_eq!(t, dir_remove(&real, &mut block, 0xa4 + 12), Ok(()));
+    // Back to the original records (the removed entry's bytes stay in the slack of "sub").
+    kunit_expect_eq!(t, digest(&block[..0xa4 + 12]), records);
+    kunit_expect_eq!(t, dir_entries(&real, &block).count(), 12);
+}
+
+/// Where `dir_add` puts entries (ext2's first fit), how `dir_remove` merges, `dir_set`, and
+/// what both refuse.
+fn write_dir_edit(t: &mut Test) {
+    use dirent_off::*;
+    let Some(sb) = test_sb(t, false) else { return };
+    let mut block = [0u8; BLOCK_SIZE];
+    // good_dir: ".", "..", unused (24, 16 bytes), 255-byte name (40), "last" (304).
+    good_dir(&mut block);
+    // "x" fits the unused record, which it takes whole.
+    kunit_expect_eq!(
+        t,
+        dir_add(&sb, &mut block, 100, b"x", FT_REG_FILE),
+        Ok(Some(24))
+    );
+    kunit_expect_eq!(t, le16(&block, 24 + REC_LEN), Ok(16));
+    kunit_expect_eq!(t, le32(&block, 24 + INODE), Ok(100));
+    kunit_expect_eq!(t, block.get(24 + FILE_TYPE), Some(&FT_REG_FILE));
+    // Then "y" splits "last", which keeps 12 bytes.
+    kunit_expect_eq!(
+        t,
+        dir_add(&sb, &mut block, 101, b"y", FT_DIR),
+        Ok(Some(316))
+    );
+    kunit_expect_eq!(t, le16(&block, 304 + REC_LEN), Ok(12));
+    kunit_expect_eq!(
+        t,
+        le16(&block, 316 + REC_LEN),
+        Ok((BLOCK_SIZE - 316) as u16)
+    );
+    kunit_expect_eq!(t, dir_entries(&sb, &block).count(), 6);
+    // A 255-byte name needs 264 bytes.
+    kunit_expect_eq!(t, dirent_size(255), 264);
+    kunit_expect_eq!(t, dirent_size(1), 12);
+    kunit_expect_eq!(t, dirent_size(4), 12);
+    kunit_expect_eq!(t, dirent_size(5), 16);
+    kunit_expect_eq!(t, dirent_size(usize::MAX) % 4, 0);
+    kunit_expect_eq!(
+        t,
+        dir_add(&sb, &mut block, 102, &[b'L'; 255], FT_REG_FILE),
+        Ok(Some(328))
+    );
+    kunit_expect_eq!(t, le16(&block, 316 + REC_LEN), Ok(12));
+
+    // Removing "y" (316) merges it into "last" (304).
+    kunit_expect_eq!(t, dir_remove(&sb, &mut block, 316), Ok(()));
+    kunit_expect_eq!(t, le16(&block, 304 + REC_LEN), Ok(24));
+    kunit_expect_eq!(t, le32(&block, 316 + INODE), Ok(0));
+    // Removing the first entry only clears its inode.
+    kunit_expect_eq!(t, dir_remove(&sb, &mut block, 0), Ok(()));
+    kunit_expect_eq!(t, le16(&block, REC_LEN), Ok(12));
+    kunit_expect_eq!(t, le32(&block, INODE), Ok(0));
+    kunit_expect_eq!(
+        t,
+        dir_entries(&sb, &block).next().map(|e| e.map(|e| e.offset)),
+        Some(Ok(12))
+    );
+    // ".." (12) now merges into the unused record at 0.
+    kunit_expect_eq!(t, dir_remove(&sb, &mut block, 12), Ok(()));
+    kunit_expect_eq!(t, le16(&block, REC_LEN), Ok(24));
+    // "x" reuses that room: the unused first record, taken whole.
+    kunit_expect_eq!(
+        t,
+        dir_add(&sb, &mut block, 103, b"abc", FT_REG_FILE),
+        Ok(Some(0))
+    );
+    kunit_expect_eq!(t, le16(&block, REC_LEN), Ok(24));
+
+    // dir_set: a rename over an existing name, and ".." of a moved directory.
+    kunit_expect_eq!(t, dir_set(&sb, &mut block, 24, 2000, FT_SYMLINK), Ok(()));
+    kunit_expect_eq!(t, le32(&block, 24 + INODE), Ok(2000));
+    kunit_expect_eq!(t, block.get(24 + FILE_TYPE), Some(&FT_SYMLINK));
+    kunit_expect_eq!(t, le16(&block, 24 + REC_LEN), Ok(16));
+    kunit_expect_eq!(t, block.get(24 + NAME), Some(&b'x'));
+    kunit_expect_eq!(t, dir_init_first(&sb, &mut block, 12, 2), Ok(()));
+    kunit_expect_eq!(t, dir_set(&sb, &mut block, 12, 13, FT_DIR), Ok(()));
+    kunit_expect_eq!(
+        t,
+        dir_entries(&sb, &block)
+            .nth(1)
+            .map(|e| e.map(|e| (e.inode, e.name))),
+        Some(Ok((13, &b".."[..])))
+    );
+
+    // Refusals, each with the block unchanged.
+    good_dir(&mut block);
+    let before = digest(&block);
+    let none_at = Err(Corrupt {
+        what: "no directory entry at this offset",
+    });
+    for off in [1, 13, 24, 39, 4095, BLOCK_SIZE, usize::MAX] {
+        kunit_expect_eq!(t, dir_remove(&sb, &mut block, off), none_at);
+        kunit_expect_eq!(t, dir_set(&sb, &mut block, off, 12, FT_DIR), none_at);
+    }
+    let long = [b'n'; 256];
+    for name in [&b""[..], &long[..], &b"a/b"[..], &b"/"[..], &b"a\0"[..]] {
+        kunit_expect!(t, dir_add(&sb, &mut block, 12, name, FT_REG_FILE).is_err());
+    }
+    for ino in [0, 1, 3, 10, 2049, u32::MAX] {
+        kunit_expect!(
+            t,
+            dir_add(&sb, &mut block, ino, b"ok", FT_REG_FILE).is_err()
+        );
+        kunit_expect!(t, dir_set(&sb, &mut block, 304, ino, FT_REG_FILE).is_err());
+    }
+    kunit_expect!(t, dir_add(&sb, &mut block, 12, b"ok", 8).is_err());
+    kunit_expect!(t, dir_set(&sb, &mut block, 304, 12, 0xff).is_err());
+    kunit_expect_eq!(t, digest(&block), before);
+    // A corrupt block, even past the place an entry would go, is refused whole.
+    put16(&mut block, 304 + REC_LEN, (BLOCK_SIZE - 304 + 4) as u16);
+    let corrupt = digest(&block);
+    let crosses = Some(Corrupt {
+        what: "directory entry crosses the block end",
+    });
+    kunit_expect_eq!(
+        t,
+        dir_add(&sb, &mut block, 12, b"ok", FT_REG_FILE).err(),
+        crosses
+    );
+    kunit_expect_eq!(t, dir_remove(&sb, &mut block, 40).err(), crosses);
+    kunit_expect_eq!(t, dir_set(&sb, &mut block, 40, 12, FT_DIR).err(), crosses);
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true).err(), crosses);
+    kunit_expect_eq!(t, digest(&block), corrupt);
+    kunit_expect!(t, dir_add(&sb, &mut block[..2048], 12, b"ok", 1).is_err());
+    kunit_expect!(t, dir_block_is_empty(&sb, &[], false).is_err());
+    // Empty or not.
+    good_dir(&mut block);
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true), Ok(false));
+    kunit_expect_eq!(t, dir_remove(&sb, &mut block, 40), Ok(()));
+    kunit_expect_eq!(t, dir_remove(&sb, &mut block, 304), Ok(()));
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true), Ok(true));
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, false), Ok(false));
+    kunit_expect_eq!(t, le16(&block, 24 + REC_LEN), Ok((BLOCK_SIZE - 24) as u16));
+}
+
+/// A hash-indexed directory's first block (as mke2fs writes a `dx_root`) takes new entries as
+/// a linear block: after "..", over the index.
+fn write_dir_dx_root(t: &mut Test) {
+    use dirent_off::*;
+    let Some(sb) = test_sb(t, false) else { return };
+    let mut block = [0u8; BLOCK_SIZE];
+    put_dirent(&mut block, 0, 12, 12, b".", FT_DIR);
+    put_dirent(&mut block, 12, 2, (BLOCK_SIZE - 12) as u16, b"..", FT_DIR);
+    // dx_root_info: reserved_zero, hash_version 1, info_length 8, indirect_levels 0, flags 0;
+    // then limit 508, count 1, block 1; then one more (hash, block) pair.
+    put32(&mut block, 24, 0);
+    put8(&mut block, 28, 1);
+    put8(&mut block, 29, 8);
+    put16(&mut block, 32, 508);
+    put16(&mut block, 34, 2);
+    put32(&mut block, 36, 1);
+    put32(&mut block, 40, 0x8000_0000);
+    put32(&mut block, 44, 2);
+    kunit_expect_eq!(t, dir_entries(&sb, &block).count(), 2);
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true), Ok(true));
+    let at = dir_add(&sb, &mut block, 20, b"after-dx", FT_REG_FILE);
+    kunit_expect_eq!(t, at, Ok(Some(24)));
+    kunit_expect_eq!(t, le16(&block, 12 + REC_LEN), Ok(12));
+    kunit_expect_eq!(t, le16(&block, 24 + REC_LEN), Ok((BLOCK_SIZE - 24) as u16));
+    let mut it = dir_entries(&sb, &block);
+    kunit_expect_eq!(
+        t,
+        it.nth(2).map(|e| e.map(|e| (e.inode, e.name))),
+        Some(Ok((20, &b"after-dx"[..])))
+    );
+    kunit_expect_eq!(t, it.next(), None);
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true), Ok(false));
+    kunit_expect_eq!(t, dir_remove(&sb, &mut block, 24), Ok(()));
+    kunit_expect_eq!(t, le16(&block, 12 + REC_LEN), Ok((BLOCK_SIZE - 12) as u16));
+    kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true), Ok(true));
+}
+
 kernel::kunit_test_suite!(
     xipfs_ondisk,
     [
@@ -2131,5 +3194,18 @@ kernel::kunit_test_suite!(
         real_metadata,
         real_inodes,
         real_root_dir,
+        write_le,
+        write_sb_dynamic,
+        write_sb_dynamic_edges,
+        write_group_desc,
+        write_timestamps,
+        write_inode_new,
+        write_inode_round_trip,
+        write_inode_kinds,
+        write_bitmaps,
+        write_dir_init,
+        write_dir_fill,
+        write_dir_edit,
+        write_dir_dx_root,
     ]
 );
