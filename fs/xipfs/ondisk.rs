@@ -2146,10 +2146,11 @@ impl Inode {
             return Err(Corrupt::new("device number out of range"));
         }
         let mut block = [0u32; N_BLOCKS];
+        let [old, new, ..] = &mut block;
         if major < 256 && minor < 256 {
-            block[0] = major << 8 | minor;
+            *old = major << 8 | minor;
         } else {
-            block[1] = (minor & 0xff) | major << 8 | (minor & !0xff) << 12;
+            *new = (minor & 0xff) | major << 8 | (minor & !0xff) << 12;
         }
         self.block = block;
         self.block_bytes = block_to_bytes(&block);
