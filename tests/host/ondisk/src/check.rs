@@ -318,3 +318,130 @@ pub fn dir_block<'a>(sb: &Superblock, block: &'a [u8]) -> (Vec<(u32, &'a [u8])>,
     assert!(it.next().is_none(), "directory iterator goes on after its end");
     (out, corrupt)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The writers: what "Writing" in `ondisk.rs` promises, on what the parsers accepted.
+
+/// The records of a directory block as the format lays them out, read with this harness's own
+/// code (not `DirIter`): (offset, inode, rec_len, name_len), or `None` if a record's `rec_len`
+/// does not lead to the next one inside the block. An oracle for the directory writers.
+pub fn dir_records(block: &[u8]) -> Option<Vec<(usize, u32, usize, usize)>> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < BLOCK_SIZE {
+        let h = block.get(off..off + DIRENT_HEADER)?;
+        let inode = u32::from_le_bytes(h[0..4].try_into().unwrap());
+        let rec = usize::from(u16::from_le_bytes(h[4..6].try_into().unwrap()));
+        if rec < DIRENT_MIN || off + rec > BLOCK_SIZE {
+            return None;
+        }
+        out.push((off, inode, rec, usize::from(h[6])));
+        off += rec;
+    }
+    Some(out)
+}
+
+/// Where `dir_add` must put an entry of `need` bytes by ext2's first fit, from the records:
+/// the first unused record that holds it, or the first used one with room after its name.
+pub fn dir_first_fit(records: &[(usize, u32, usize, usize)], need: usize) -> Option<usize> {
+    records.iter().find_map(|&(off, inode, rec, name_len)| {
+        let keep = if inode == 0 { 0 } else { (DIRENT_HEADER + name_len).next_multiple_of(4) };
+        (rec >= keep + need).then_some(off + keep)
+    })
+}
+
+/// `Superblock::encode_dynamic` of the superblock parsed from `raw` gives `raw` back, byte for
+/// byte.
+pub fn superblock_rewrite(raw: &[u8], sb: &Superblock) {
+    let mut out = raw[..SUPERBLOCK_SIZE].to_vec();
+    sb.encode_dynamic(&mut out).expect("encode_dynamic of a parsed superblock failed");
+    assert_eq!(out, &raw[..SUPERBLOCK_SIZE], "encode_dynamic(parse(raw)) != raw");
+}
+
+/// `GroupDesc::encode_counts` of the descriptor parsed from `raw` gives `raw` back.
+pub fn group_desc_rewrite(raw: &[u8], gd: &GroupDesc) {
+    let mut out = raw[..GROUP_DESC_SIZE].to_vec();
+    gd.encode_counts(&mut out).unwrap();
+    assert_eq!(out, &raw[..GROUP_DESC_SIZE], "encode_counts(parse(raw)) != raw");
+}
+
+/// `Inode::encode` of the inode parsed from `raw` (its slot) gives `raw` back, byte for byte;
+/// written into a zeroed slot (`encode_new`) it parses back the same.
+pub fn inode_rewrite(sb: &Superblock, raw: &[u8], inode: &Inode) {
+    let isz = usize::from(sb.inode_size);
+    let mut out = raw[..isz].to_vec();
+    inode.encode(sb, &mut out).expect("encode of a parsed inode failed");
+    assert_eq!(out, &raw[..isz], "encode(parse(raw)) != raw");
+    let mut fresh = vec![0xa5u8; isz];
+    inode.encode_new(sb, &mut fresh).unwrap();
+    let back = Inode::parse(sb, &fresh).expect("encode_new of a parsed inode does not parse");
+    assert_eq!(&back, inode, "parse(encode_new(x)) != x");
+    assert_eq!(back.is_fast_symlink(), inode.is_fast_symlink());
+    assert_eq!(back.fast_symlink_target().ok(), inode.fast_symlink_target().ok());
+    assert_eq!(back.rdev(), inode.rdev());
+}
+
+/// The used entries of a block as (offset, inode, name, type).
+fn listing(sb: &Superblock, block: &[u8]) -> Result<Vec<(usize, u32, Vec<u8>, u8)>, Corrupt> {
+    dir_entries(sb, block)
+        .map(|e| e.map(|e| (e.offset, e.inode, e.name.to_vec(), e.file_type)))
+        .collect()
+}
+
+/// The directory writers on `block` (any bytes): a corrupt block is refused by each, and left
+/// unchanged; on a valid one, `dir_add` puts `name` where ext2's first fit says (or reports no
+/// room exactly when there is none), and `dir_remove` of that entry, or of the first one, and
+/// `dir_set` change the listing by exactly that entry. `name` must be a valid name and `ino` a
+/// usable inode.
+pub fn dir_write(sb: &Superblock, block: &[u8], ino: u32, name: &[u8]) {
+    let ft = if sb.has_filetype() { FT_REG_FILE } else { FT_UNKNOWN };
+    let mut b = block.to_vec();
+    let before = match listing(sb, block) {
+        Ok(l) if block.len() == BLOCK_SIZE => l,
+        _ => {
+            assert!(dir_add(sb, &mut b, ino, name, FT_REG_FILE).is_err());
+            assert!(dir_remove(sb, &mut b, 0).is_err());
+            assert!(dir_set(sb, &mut b, 0, ino, FT_DIR).is_err());
+            assert!(dir_block_is_empty(sb, &b, true).is_err());
+            assert_eq!(b, block, "a writer changed a corrupt block");
+            return;
+        }
+    };
+    let records = dir_records(block).expect("DirIter accepted what the oracle cannot walk");
+    assert_eq!(
+        dir_block_is_empty(sb, block, false),
+        Ok(before.is_empty()),
+        "dir_block_is_empty"
+    );
+    let want = dir_first_fit(&records, dirent_size(name.len()));
+    let got = dir_add(sb, &mut b, ino, name, FT_REG_FILE).expect("dir_add on a valid block");
+    assert_eq!(got, want, "dir_add did not take ext2's first fit");
+    match got {
+        None => assert_eq!(b, block, "dir_add without room changed the block"),
+        Some(off) => {
+            let after = listing(sb, &b).expect("dir_add made the block corrupt");
+            let mut expect = before.clone();
+            expect.push((off, ino, name.to_vec(), ft));
+            expect.sort();
+            assert_eq!(after, expect, "dir_add changed other entries");
+            dir_block(sb, &b);
+            let mut c = b.clone();
+            dir_set(sb, &mut c, off, sb.first_ino, FT_SYMLINK).unwrap();
+            let set = listing(sb, &c).unwrap();
+            let ft2 = if sb.has_filetype() { FT_SYMLINK } else { FT_UNKNOWN };
+            let mut expect2 = before.clone();
+            expect2.push((off, sb.first_ino, name.to_vec(), ft2));
+            expect2.sort();
+            assert_eq!(set, expect2, "dir_set");
+            dir_remove(sb, &mut b, off).unwrap();
+            assert_eq!(listing(sb, &b).unwrap(), before, "dir_remove after dir_add");
+            assert!(dir_remove(sb, &mut b, off).is_err(), "removed twice");
+        }
+    }
+    if let Some(first) = before.first() {
+        let mut c = block.to_vec();
+        dir_remove(sb, &mut c, first.0).unwrap();
+        assert_eq!(listing(sb, &c).unwrap(), before[1..], "dir_remove of the first entry");
+        dir_block(sb, &c);
+    }
+}

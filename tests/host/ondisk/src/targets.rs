@@ -14,6 +14,10 @@
 //! | `blockmap` | sb, i_block: 15 × u32, lblk: u64, max: u32, then a [`Sparse`] device |
 //! | `image` | a [`Sparse`] device: mount, then walk the tree ([`crate::walk`]) |
 //!
+//! The structure targets also run the writers on what the parsers accepted (and the directory
+//! writers on any block): rewriting a parsed superblock, descriptor or inode gives its bytes back,
+//! and directory edits follow ext2 (see `check::dir_write`).
+//!
 //! The `encode_*` functions make inputs (the seed maker uses them on `mke2fs` images).
 
 use crate::check;
@@ -55,11 +59,12 @@ fn split_sb(data: &[u8]) -> Option<(Superblock, &[u8])> {
     Some((sb, data.get(SUPERBLOCK_SIZE..)?))
 }
 
-/// The superblock parser and every method of an accepted superblock.
+/// The superblock parser and every method of an accepted superblock, and its rewrite.
 pub fn superblock(data: &[u8]) {
     self_test_hook();
     if let Ok(sb) = Superblock::parse(data) {
         check::superblock(&sb);
+        check::superblock_rewrite(data, &sb);
         let mid = sb.group_count() / 3;
         check::group_geometry(&sb, mid);
     }
@@ -75,10 +80,13 @@ pub fn group_desc(data: &[u8]) {
         if let Ok(gd) = parsed {
             check::group_desc(&sb, g, &gd);
         }
-        // The descriptor alone parses the same as in its block.
+        // The descriptor alone parses the same as in its block, and rewrites to itself.
         if let Ok((_, off)) = sb.group_desc_location(g) {
             if let Some(raw) = block.get(off..off + GROUP_DESC_SIZE) {
                 assert_eq!(GroupDesc::from_bytes(&sb, g, raw), parsed);
+                if let Ok(gd) = parsed {
+                    check::group_desc_rewrite(raw, &gd);
+                }
             }
             if g < sb.group_count() {
                 let _ = check::group_super(&sb, g);
@@ -92,13 +100,15 @@ pub fn group_desc(data: &[u8]) {
     }
 }
 
-/// An inode table block: inode `ino` where `locate_inode` puts it, and every inode slot of it.
+/// An inode table block: inode `ino` where `locate_inode` puts it, and every inode slot of it,
+/// each rewritten.
 pub fn inode(data: &[u8]) {
     self_test_hook();
     let Some((sb, rest)) = split_sb(data) else { return };
     let Some((ino, block)) = split_u32(rest) else { return };
-    let check_one = |raw: &Inode| {
+    let check_one = |raw: &Inode, slot: &[u8]| {
         check::inode(&sb, raw);
+        check::inode_rewrite(&sb, slot, raw);
         if !raw.is_deleted() && raw.file_type() == Ok(FileType::Symlink) && !raw.is_fast_symlink()
         {
             if let Ok(t) = raw.slow_symlink_target(block) {
@@ -110,20 +120,21 @@ pub fn inode(data: &[u8]) {
     if let Ok(loc) = sb.locate_inode(ino) {
         check::inode_loc(&sb, ino, &loc);
         if let Ok(raw) = Inode::from_table_block(&sb, &loc, block) {
-            check_one(&raw);
+            check_one(&raw, loc.slice(block).unwrap());
         }
     }
     let size = usize::from(sb.inode_size);
     for k in 0..sb.inodes_per_block() as usize {
         if let Some(slot) = block.get(k * size..) {
             if let Ok(raw) = Inode::parse(&sb, slot) {
-                check_one(&raw);
+                check_one(&raw, slot);
             }
         }
     }
 }
 
-/// A directory block, as given and as exactly one block (zero-padded or cut).
+/// A directory block, as given and as exactly one block (zero-padded or cut), read and then
+/// edited with a name whose length comes from the block's first byte.
 pub fn dir(data: &[u8]) {
     self_test_hook();
     let Some((sb, block)) = split_sb(data) else { return };
@@ -132,6 +143,9 @@ pub fn dir(data: &[u8]) {
     let n = block.len().min(BLOCK_SIZE);
     full[..n].copy_from_slice(&block[..n]);
     check::dir_block(&sb, &full);
+    let name = vec![b'f'; 1 + usize::from(block.first().copied().unwrap_or(0)) % NAME_LEN];
+    check::dir_write(&sb, block, sb.first_ino, &name);
+    check::dir_write(&sb, &full, sb.first_ino, &name);
 }
 
 /// Size of the `blockmap` header after the superblock.

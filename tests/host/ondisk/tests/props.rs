@@ -610,3 +610,579 @@ fn regressions() {
     }
     eprintln!("{n} regression inputs replayed");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Writing.
+
+/// The byte ranges (offset, length) of the superblock that `encode_dynamic` may change.
+const SB_DYNAMIC: [(usize, usize); 4] = {
+    use sb_off::*;
+    [(S_FREE_BLOCKS_COUNT, 8), (S_MTIME, 10), (S_STATE, 2), (S_FEATURE_COMPAT, 12)]
+};
+
+fn in_ranges(i: usize, ranges: &[(usize, usize)]) -> bool {
+    ranges.iter().any(|&(off, len)| off <= i && i < off + len)
+}
+
+/// Valid timestamps of an inode with `*_extra` fields.
+fn timestamp() -> impl Strategy<Value = Timestamp> {
+    let edges = [Timestamp::MIN_SEC, -1, 0, (1 << 31) - 1, 1 << 31, 1 << 32, Timestamp::MAX_SEC];
+    (
+        prop_oneof![
+            (0usize..edges.len(), -2i64..=2)
+                .prop_map(move |(i, d)| {
+                    (edges[i] + d).clamp(Timestamp::MIN_SEC, Timestamp::MAX_SEC)
+                }),
+            Timestamp::MIN_SEC..=Timestamp::MAX_SEC,
+        ],
+        prop_oneof![Just(0u32), Just(999_999_999), 0u32..1_000_000_000],
+    )
+        .prop_map(|(sec, nsec)| Timestamp { sec, nsec })
+}
+
+/// Names a directory entry may have.
+fn entry_name() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        vec(any::<u8>().prop_map(|b| if b == 0 || b == b'/' { b'_' } else { b }), 1..=255),
+        vec(b'a'..=b'z', 1..=8),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn put_le(len in 0usize..16, off in prop_oneof![0usize..20, Just(usize::MAX - 1)],
+              v16 in any::<u16>(), v32 in any::<u32>(), fill in any::<u8>()) {
+        let mut b = vec![fill; len];
+        let fits = |n: usize| off.checked_add(n).is_some_and(|e| e <= len);
+        match put_le16(&mut b, off, v16) {
+            Ok(()) => {
+                prop_assert!(fits(2));
+                prop_assert_eq!(le16(&b, off), Ok(v16));
+                let mut others = b.iter().enumerate().filter(|(i, _)| !(off..off + 2).contains(i));
+                prop_assert!(others.all(|(_, &x)| x == fill));
+            }
+            Err(_) => prop_assert!(!fits(2) && b.iter().all(|&x| x == fill)),
+        }
+        let mut b = vec![fill; len];
+        match put_le32(&mut b, off, v32) {
+            Ok(()) => {
+                prop_assert!(fits(4));
+                prop_assert_eq!(le32(&b, off), Ok(v32));
+                let mut others = b.iter().enumerate().filter(|(i, _)| !(off..off + 4).contains(i));
+                prop_assert!(others.all(|(_, &x)| x == fill));
+            }
+            Err(_) => prop_assert!(!fits(4) && b.iter().all(|&x| x == fill)),
+        }
+    }
+
+    /// `encode_dynamic` writes exactly the dynamic fields, which parse back; nothing else moves.
+    #[test]
+    fn superblock_encode_dynamic(g in gen_sb(),
+                                 junk in vec((0usize..SUPERBLOCK_SIZE, any::<u8>()), 0..64),
+                                 counts in any::<[u32; 4]>(), mnt in any::<u16>(),
+                                 state in any::<u16>(), compat in any::<u32>(),
+                                 filetype in any::<bool>(), ro in any::<u32>(),
+                                 other in any::<[u32; 3]>()) {
+        // Bytes the parser does not read: junk in them must survive.
+        let mut raw = g.bytes.clone();
+        let sb0 = Superblock::parse(&raw).unwrap();
+        for (off, v) in junk {
+            let mut r = raw.clone();
+            r[off] = v;
+            if Superblock::parse(&r).ok().as_ref() == Some(&sb0) {
+                raw = r;
+            }
+        }
+        let sb = Superblock::parse(&raw).unwrap();
+        check::superblock_rewrite(&raw, &sb);
+        let mut w = sb.clone();
+        w.free_blocks_count = counts[0];
+        w.free_inodes_count = counts[1];
+        w.mtime = counts[2];
+        w.wtime = counts[3];
+        w.mnt_count = mnt;
+        w.state = state;
+        if w.rev_level == DYNAMIC_REV {
+            w.feature_compat = compat;
+            w.feature_incompat = if filetype { INCOMPAT_FILETYPE } else { 0 };
+            w.feature_ro_compat = ro;
+        }
+        // Not dynamic: not written.
+        w.r_blocks_count = other[0];
+        w.lastcheck = other[1];
+        w.max_mnt_count = other[2] as i16;
+        let mut out = raw.clone();
+        w.encode_dynamic(&mut out).unwrap();
+        for i in 0..SUPERBLOCK_SIZE {
+            if !in_ranges(i, &SB_DYNAMIC) {
+                prop_assert_eq!(out[i], raw[i], "byte {} changed", i);
+            }
+        }
+        let back = Superblock::parse(&out).expect("rewritten superblock refused");
+        check::superblock(&back);
+        let mut want = w.clone();
+        want.r_blocks_count = sb.r_blocks_count;
+        want.lastcheck = sb.lastcheck;
+        want.max_mnt_count = sb.max_mnt_count;
+        prop_assert_eq!(&back, &want);
+        // And back.
+        sb.encode_dynamic(&mut out).unwrap();
+        prop_assert_eq!(&out, &raw);
+        // Refusals leave the bytes alone.
+        let mut bad = w.clone();
+        bad.feature_incompat |= INCOMPAT_META_BG;
+        prop_assert!(bad.encode_dynamic(&mut out).is_err());
+        if w.rev_level == GOOD_OLD_REV {
+            bad = w.clone();
+            bad.feature_compat = compat | 1;
+            prop_assert!(bad.encode_dynamic(&mut out).is_err());
+        }
+        prop_assert_eq!(&out, &raw);
+    }
+
+    #[test]
+    fn group_desc_encode_counts(junk in any::<[u8; GROUP_DESC_SIZE]>(),
+                                counts in any::<[u16; 3]>()) {
+        // Any bytes: the counters are written, the rest stays.
+        let gd = GroupDesc {
+            block_bitmap: 1,
+            inode_bitmap: 2,
+            inode_table: 3,
+            free_blocks_count: counts[0],
+            free_inodes_count: counts[1],
+            used_dirs_count: counts[2],
+        };
+        let mut out = junk;
+        gd.encode_counts(&mut out).unwrap();
+        use gd_off::*;
+        prop_assert_eq!(le16(&out, BG_FREE_BLOCKS_COUNT), Ok(counts[0]));
+        prop_assert_eq!(le16(&out, BG_FREE_INODES_COUNT), Ok(counts[1]));
+        prop_assert_eq!(le16(&out, BG_USED_DIRS_COUNT), Ok(counts[2]));
+        for i in 0..GROUP_DESC_SIZE {
+            if !(BG_FREE_BLOCKS_COUNT..BG_USED_DIRS_COUNT + 2).contains(&i) {
+                prop_assert_eq!(out[i], junk[i]);
+            }
+        }
+        prop_assert!(gd.encode_counts(&mut out[..GROUP_DESC_SIZE - 1]).is_err());
+    }
+
+    /// `decode(encode(t)) == t` in range.
+    #[test]
+    fn timestamp_round_trip(t in timestamp()) {
+        let (sec, extra) = t.encode();
+        prop_assert_eq!(Timestamp::decode(sec, Some(extra)), t);
+    }
+
+    /// Out of range, the nearest representable time; and `encode(decode(..))` gives the bytes
+    /// back when the nanoseconds are in range.
+    #[test]
+    fn timestamp_clamped(sec in any::<i64>(), nsec in any::<u32>(), raw in any::<(u32, u32)>()) {
+        let t = Timestamp { sec, nsec };
+        let (s, e) = t.encode();
+        let want = Timestamp {
+            sec: sec.clamp(Timestamp::MIN_SEC, Timestamp::MAX_SEC),
+            nsec: nsec.min(999_999_999),
+        };
+        prop_assert_eq!(Timestamp::decode(s, Some(e)), want);
+        let s32 = t.encode_sec32();
+        let sec32 = sec.clamp(i32::MIN.into(), i32::MAX.into());
+        prop_assert_eq!(Timestamp::decode(s32, None).sec, sec32);
+        let d = Timestamp::decode(raw.0, Some(raw.1));
+        if raw.1 >> 2 < 1_000_000_000 {
+            prop_assert_eq!(d.encode(), raw);
+        }
+        prop_assert_eq!(Timestamp::decode(d.encode().0, Some(d.encode().1)), d);
+    }
+}
+
+/// A slot of `isz` random bytes made into a parseable inode of any kind (deleted ones too).
+fn gen_inode_slot(isz: usize) -> impl Strategy<Value = Vec<u8>> {
+    (
+        vec(any::<u8>(), isz),
+        0usize..9,
+        any::<u32>(),
+        prop_oneof![Just(0u16), 0u16..=((isz - 128) / 4) as u16],
+        any::<u32>(),
+    )
+        .prop_map(move |(mut raw, kind, size, extra4, acl)| {
+            use inode_off::*;
+            let mode = match kind {
+                7 => 0,                                          // free inode
+                8 => 0o170000 | (u16::from_le_bytes([raw[0], raw[1]]) & 0o7777), // deleted, odd
+                k => TYPES[k] | (u16::from_le_bytes([raw[0], raw[1]]) & 0o7777),
+            };
+            put16(&mut raw, I_MODE, mode);
+            if kind >= 7 {
+                put16(&mut raw, I_LINKS_COUNT, 0);
+                if kind == 8 {
+                    put32(&mut raw, I_DTIME, size | 1);
+                }
+            } else {
+                if raw[I_LINKS_COUNT] == 0 && raw[I_LINKS_COUNT + 1] == 0 {
+                    raw[I_LINKS_COUNT] = 1;
+                }
+                if kind == 1 {
+                    put32(&mut raw, I_SIZE, (size & !0xfff).max(4096));
+                }
+                if kind == 0 {
+                    raw[I_DIR_ACL + 3] &= 0x7f;
+                }
+                // No extended attribute block, or one in the data area of gen_sb's smallest.
+                put32(&mut raw, I_FILE_ACL, if acl % 2 == 0 { 0 } else { 1 });
+            }
+            if isz > 128 {
+                put16(&mut raw, I_EXTRA_ISIZE, extra4 * 4);
+            }
+            raw
+        })
+}
+
+fn gen_sb_and_slot() -> impl Strategy<Value = (GenSb, Vec<u8>)> {
+    gen_sb().prop_flat_map(|g| {
+        let isz = usize::from(g.inode_size);
+        (Just(g), gen_inode_slot(isz))
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `encode(parse(raw)) == raw` for every slot that parses, whatever its other bytes.
+    #[test]
+    fn inode_encode_bytes((g, raw) in gen_sb_and_slot()) {
+        let sb = Superblock::parse(&g.bytes).unwrap();
+        let inode = Inode::parse(&sb, &raw);
+        prop_assert!(inode.is_ok(), "generated slot refused: {:?}", inode);
+        let inode = inode.unwrap();
+        check::inode(&sb, &inode);
+        check::inode_rewrite(&sb, &raw, &inode);
+    }
+
+    /// `parse(encode(x)) == x` for inodes built field by field, written over any bytes, which
+    /// stay where the inode has no field.
+    #[test]
+    fn inode_encode_fields(g in gen_sb(), t in 0usize..7, perm in 0u16..0o10000,
+                           ids in any::<[u32; 2]>(), size in any::<u64>(),
+                           ts in proptest::array::uniform3(timestamp()),
+                           links in 1u16.., blocks in any::<u32>(), flags in any::<u32>(),
+                           i_block in any::<[u32; N_BLOCKS]>(), generation in any::<u32>(),
+                           extra4 in 0u16..8, dir_acl in any::<u32>(), dtime in any::<u32>(),
+                           junk in any::<u8>()) {
+        let sb = Superblock::parse(&g.bytes).unwrap();
+        let isz = usize::from(sb.inode_size);
+        let mut x = Inode::new(TYPES[t] | perm, ids[0], ids[1], ts[0], generation, &sb);
+        x.ctime = ts[1];
+        x.mtime = ts[2];
+        x.links_count = links;
+        x.blocks = blocks;
+        x.flags = flags;
+        x.block = i_block;
+        x.dtime = dtime;
+        x.size = match t {
+            0 => size >> 1,
+            1 => u64::from((size as u32 & !0xfff).max(4096)),
+            _ => u64::from(size as u32),
+        };
+        x.dir_acl = if t == 0 { 0 } else { dir_acl };
+        if isz > 128 {
+            x.extra_isize = (extra4 * 4).min((isz - 128) as u16);
+        } else {
+            x.extra_isize = 0;
+        }
+        let mut raw = vec![junk; isz];
+        x.encode(&sb, &mut raw).expect("encode of a valid inode failed");
+        let back = Inode::parse(&sb, &raw).expect("encoded inode refused");
+        // Times without their *_extra field come back clamped to 32 bits, without nanoseconds.
+        let mut want = x.clone();
+        use inode_off::*;
+        let covered = |off: usize| off + 4 <= 128 + usize::from(x.extra_isize);
+        let fields = [
+            (&mut want.atime, I_ATIME_EXTRA),
+            (&mut want.ctime, I_CTIME_EXTRA),
+            (&mut want.mtime, I_MTIME_EXTRA),
+        ];
+        for (tm, off) in fields {
+            if !covered(off) {
+                *tm = Timestamp { sec: tm.sec.clamp(i32::MIN.into(), i32::MAX.into()), nsec: 0 };
+            }
+        }
+        prop_assert_eq!(&back, &want);
+        let all = covered(I_ATIME_EXTRA) && covered(I_CTIME_EXTRA) && covered(I_MTIME_EXTRA);
+        prop_assert_eq!(x.has_nsec(), all);
+        check::inode(&sb, &back);
+        // Unmodelled bytes untouched.
+        let mut modelled: Vec<(usize, usize)> = vec![(0, 36), (40, 72), (120, 4)];
+        if isz > 128 {
+            modelled.push((I_EXTRA_ISIZE, 2));
+            for off in [I_CTIME_EXTRA, I_MTIME_EXTRA, I_ATIME_EXTRA] {
+                if covered(off) {
+                    modelled.push((off, 4));
+                }
+            }
+        }
+        for (i, &b) in raw.iter().enumerate() {
+            if !in_ranges(i, &modelled) {
+                prop_assert_eq!(b, junk, "unmodelled byte {} written", i);
+            }
+        }
+        // Encoding again changes nothing.
+        let mut again = raw.clone();
+        back.encode(&sb, &mut again).unwrap();
+        prop_assert_eq!(&again, &raw);
+    }
+
+    /// Fast symlinks and device numbers survive the round trip; `block` and the target agree.
+    #[test]
+    fn inode_symlink_and_rdev(g in gen_sb(), target in vec(1u8..=255, 1..60), major in 0u32..4096,
+                              minor in 0u32..(1 << 20), junk in any::<u8>()) {
+        let sb = Superblock::parse(&g.bytes).unwrap();
+        // No nanoseconds: 128-byte inodes cannot keep them.
+        let now = Timestamp { sec: 1, nsec: 0 };
+        let mut l = Inode::new(0o120777, 0, 0, now, 1, &sb);
+        prop_assert_eq!(l.set_fast_symlink(&target), Ok(()));
+        prop_assert!(l.is_fast_symlink());
+        prop_assert_eq!(l.fast_symlink_target(), Ok(&target[..]));
+        let mut raw = vec![junk; usize::from(sb.inode_size)];
+        l.encode_new(&sb, &mut raw).unwrap();
+        let back = Inode::parse(&sb, &raw).unwrap();
+        prop_assert_eq!(back.fast_symlink_target(), Ok(&target[..]));
+        prop_assert_eq!(&back, &l);
+        let ib = &raw[inode_off::I_BLOCK..inode_off::I_BLOCK + N_BLOCKS * 4];
+        prop_assert_eq!(&ib[..target.len()], &target[..]);
+        prop_assert!(ib[target.len()..].iter().all(|&b| b == 0));
+
+        let mut d = Inode::new(0o060600, 0, 0, now, 1, &sb);
+        prop_assert_eq!(d.set_rdev(major, minor), Ok(()));
+        prop_assert_eq!(d.rdev(), (major, minor));
+        d.encode(&sb, &mut raw).unwrap();
+        prop_assert_eq!(Inode::parse(&sb, &raw).map(|i| i.rdev()), Ok((major, minor)));
+    }
+
+    /// The bitmap functions against a model.
+    #[test]
+    fn bitmaps(len in 0usize..64, ops in vec((0u32..600, 0u8..3), 0..200)) {
+        let mut bm = vec![0u8; len];
+        let mut model = vec![false; len * 8];
+        for (i, op) in ops {
+            let inside = (i as usize) < model.len();
+            match op {
+                0 => prop_assert_eq!(bit_test(&bm, i), !inside || model[i as usize]),
+                1 => {
+                    let r = bit_set(&mut bm, i);
+                    if inside {
+                        prop_assert_eq!(r, Ok(model[i as usize]));
+                        model[i as usize] = true;
+                    } else {
+                        prop_assert!(r.is_err());
+                    }
+                }
+                _ => {
+                    let r = bit_clear(&mut bm, i);
+                    if inside {
+                        prop_assert_eq!(r, Ok(model[i as usize]));
+                        model[i as usize] = false;
+                    } else {
+                        prop_assert!(r.is_err());
+                    }
+                }
+            }
+        }
+        for (i, &m) in model.iter().enumerate() {
+            prop_assert_eq!(bm[i / 8] >> (i % 8) & 1 == 1, m);
+        }
+    }
+}
+
+/// A directory operation for the model test.
+#[derive(Debug, Clone)]
+enum DirOp {
+    Add(Vec<u8>, u32, u8),
+    /// Remove the n-th (modulo) entry of the model.
+    Remove(usize),
+    /// Repoint the n-th (modulo) entry.
+    Set(usize, u32, u8),
+}
+
+fn dir_ops() -> impl Strategy<Value = Vec<DirOp>> {
+    vec(
+        prop_oneof![
+            5 => (entry_name(), any::<u32>(), 0u8..8).prop_map(|(n, i, t)| DirOp::Add(n, i, t)),
+            2 => any::<usize>().prop_map(DirOp::Remove),
+            1 => (any::<usize>(), any::<u32>(), 0u8..8).prop_map(|(k, i, t)| DirOp::Set(k, i, t)),
+        ],
+        0..120,
+    )
+}
+
+/// A usable inode number from `x`.
+fn usable(sb: &Superblock, x: u32) -> u32 {
+    let n = sb.inodes_count - sb.first_ino + 1;
+    if x % 7 == 0 { ROOT_INO } else { sb.first_ino + x % n }
+}
+
+/// The model's view of a block: its used entries as (offset, inode, name, type) by offset.
+fn entries(sb: &Superblock, block: &[u8]) -> Vec<(usize, u32, Vec<u8>, u8)> {
+    dir_entries(sb, block)
+        .map(|e| e.map(|e| (e.offset, e.inode, e.name.to_vec(), e.file_type)))
+        .collect::<Result<_, _>>()
+        .expect("a writer left a corrupt block")
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Random adds, removes and repoints against a model, from an empty or a first block; each
+    /// add where ext2's first fit puts it, or no room exactly when there is none.
+    #[test]
+    fn dir_model(g in gen_sb(), first in any::<bool>(), ops in dir_ops()) {
+        let sb = Superblock::parse(&g.bytes).unwrap();
+        let ft = |t: u8| if sb.has_filetype() { t } else { FT_UNKNOWN };
+        let mut block = vec![0x5au8; BLOCK_SIZE];
+        let mut model = Vec::new();
+        if first {
+            dir_init_first(&sb, &mut block, usable(&sb, 1), ROOT_INO).unwrap();
+            model.push((0, usable(&sb, 1), b".".to_vec(), ft(FT_DIR)));
+            model.push((12, ROOT_INO, b"..".to_vec(), ft(FT_DIR)));
+        } else {
+            dir_init_empty(&mut block).unwrap();
+        }
+        prop_assert_eq!(entries(&sb, &block), model.clone());
+        for op in ops {
+            match op {
+                DirOp::Add(name, x, t) => {
+                    let ino = usable(&sb, x);
+                    let records = check::dir_records(&block).unwrap();
+                    let want = check::dir_first_fit(&records, dirent_size(name.len()));
+                    let got = dir_add(&sb, &mut block, ino, &name, t).unwrap();
+                    prop_assert_eq!(got, want);
+                    if let Some(off) = got {
+                        model.push((off, ino, name, ft(t)));
+                        model.sort();
+                    }
+                }
+                DirOp::Remove(k) if !model.is_empty() => {
+                    let k = k % model.len();
+                    dir_remove(&sb, &mut block, model[k].0).unwrap();
+                    model.remove(k);
+                }
+                DirOp::Set(k, x, t) if !model.is_empty() => {
+                    let k = k % model.len();
+                    let ino = usable(&sb, x);
+                    dir_set(&sb, &mut block, model[k].0, ino, t).unwrap();
+                    model[k].1 = ino;
+                    model[k].3 = ft(t);
+                }
+                _ => {}
+            }
+            prop_assert_eq!(&entries(&sb, &block), &model);
+            check::dir_block(&sb, &block);
+        }
+        // Remove everything: the block is empty and laid out as it started.
+        while let Some(e) = model.pop() {
+            dir_remove(&sb, &mut block, e.0).unwrap();
+        }
+        prop_assert_eq!(dir_block_is_empty(&sb, &block, false), Ok(true));
+        let records = check::dir_records(&block).unwrap();
+        prop_assert_eq!(records.len(), 1);
+        prop_assert_eq!((records[0].0, records[0].1, records[0].2), (0, 0, BLOCK_SIZE));
+    }
+
+    /// Adding until full, then removing everything in any order: an empty block again, one
+    /// record over the whole block (or "." and ".." as `dir_init_first` made them).
+    #[test]
+    fn dir_fill_then_empty(g in gen_sb(), first in any::<bool>(), names in vec(entry_name(), 1..40),
+                           order in any::<u64>()) {
+        let sb = Superblock::parse(&g.bytes).unwrap();
+        let mut block = vec![0u8; BLOCK_SIZE];
+        if first {
+            dir_init_first(&sb, &mut block, ROOT_INO, ROOT_INO).unwrap();
+        } else {
+            dir_init_empty(&mut block).unwrap();
+        }
+        let mut added = Vec::new();
+        let mut k = 0usize;
+        loop {
+            let name = &names[k % names.len()];
+            match dir_add(&sb, &mut block, usable(&sb, k as u32), name, FT_REG_FILE).unwrap() {
+                Some(off) => added.push(off),
+                None => break,
+            }
+            k += 1;
+            prop_assert!(k <= BLOCK_SIZE / DIRENT_MIN);
+        }
+        // Full: no name of any length fits (the smallest needs 12 bytes).
+        let records = check::dir_records(&block).unwrap();
+        let next = dirent_size(names[k % names.len()].len());
+        prop_assert_eq!(check::dir_first_fit(&records, next), None);
+        prop_assert_eq!(entries(&sb, &block).len(), added.len() + if first { 2 } else { 0 });
+        prop_assert_eq!(dir_block_is_empty(&sb, &block, first), Ok(added.is_empty()));
+        // Remove in a pseudo-random order.
+        let mut state = order | 1;
+        while !added.is_empty() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let off = added.swap_remove(state as usize % added.len());
+            dir_remove(&sb, &mut block, off).unwrap();
+            check::dir_block(&sb, &block);
+        }
+        prop_assert_eq!(dir_block_is_empty(&sb, &block, first), Ok(true));
+        let records = check::dir_records(&block).unwrap();
+        if first {
+            prop_assert_eq!(records.len(), 2);
+            prop_assert_eq!((records[0].2, records[1].2), (12, BLOCK_SIZE - 12));
+            prop_assert_eq!(entries(&sb, &block).len(), 2);
+        } else {
+            prop_assert_eq!(records.len(), 1);
+            prop_assert_eq!((records[0].0, records[0].1, records[0].2), (0, 0, BLOCK_SIZE));
+        }
+    }
+
+    /// The writers on mutated and arbitrary blocks: refused and untouched when corrupt, else as
+    /// ext2 edits them (`check::dir_write`).
+    #[test]
+    fn dir_write_mutated(g in gen_sb(), listing in dir_listing(), m in mutations(4096, 4),
+                         name in entry_name(), x in any::<u32>()) {
+        let sb = Superblock::parse(&g.bytes).unwrap();
+        let mut block = vec![0u8; BLOCK_SIZE];
+        dir_init_empty(&mut block).unwrap();
+        for (ino, n, ft, _) in listing {
+            if dir_add(&sb, &mut block, usable(&sb, ino), &n, ft % 8).unwrap().is_none() {
+                break;
+            }
+        }
+        check::dir_write(&sb, &block, usable(&sb, x), &name);
+        for (off, v) in m {
+            block[off] = v;
+        }
+        check::dir_write(&sb, &block, usable(&sb, x), &name);
+    }
+
+    #[test]
+    fn dir_write_arbitrary(g in gen_sb(), b in vec(any::<u8>(), 0..4200), name in entry_name()) {
+        let sb = Superblock::parse(&g.bytes).unwrap();
+        check::dir_write(&sb, &b, sb.first_ino, &name);
+    }
+
+    /// Names and inodes `dir_add` must refuse, leaving the block alone.
+    #[test]
+    fn dir_add_refusals(g in gen_sb(), name in vec(any::<u8>(), 0..300), x in any::<u32>(),
+                        t in any::<u8>()) {
+        let sb = Superblock::parse(&g.bytes).unwrap();
+        let mut block = vec![0u8; BLOCK_SIZE];
+        dir_init_first(&sb, &mut block, ROOT_INO, ROOT_INO).unwrap();
+        let before = block.clone();
+        let name_ok = (1..=NAME_LEN).contains(&name.len())
+            && !name.iter().any(|&b| b == 0 || b == b'/');
+        let ino_ok = sb.is_usable_ino(x);
+        let r = dir_add(&sb, &mut block, x, &name, t);
+        if name_ok && ino_ok && t <= FT_SYMLINK {
+            prop_assert!(matches!(r, Ok(Some(24))), "{:?}", r);
+        } else {
+            prop_assert!(r.is_err());
+            prop_assert_eq!(&block, &before);
+        }
+    }
+}
