@@ -1913,22 +1913,42 @@ impl PartialEq for Inode {
     /// Equal fields (the private copy of `i_block`'s bytes is derived from [`Inode::block`]
     /// and left out: see [`Inode`]).
     fn eq(&self, other: &Self) -> bool {
-        self.mode == other.mode
-            && self.uid == other.uid
-            && self.gid == other.gid
-            && self.size == other.size
-            && self.atime == other.atime
-            && self.ctime == other.ctime
-            && self.mtime == other.mtime
-            && self.dtime == other.dtime
-            && self.links_count == other.links_count
-            && self.blocks == other.blocks
-            && self.flags == other.flags
-            && self.block == other.block
-            && self.generation == other.generation
-            && self.file_acl == other.file_acl
-            && self.dir_acl == other.dir_acl
-            && self.extra_isize == other.extra_isize
+        // Destructured, so that a new field cannot be forgotten here.
+        let Self {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            ctime,
+            mtime,
+            dtime,
+            links_count,
+            blocks,
+            flags,
+            block,
+            generation,
+            file_acl,
+            dir_acl,
+            extra_isize,
+            block_bytes: _,
+        } = self;
+        *mode == other.mode
+            && *uid == other.uid
+            && *gid == other.gid
+            && *size == other.size
+            && *atime == other.atime
+            && *ctime == other.ctime
+            && *mtime == other.mtime
+            && *dtime == other.dtime
+            && *links_count == other.links_count
+            && *blocks == other.blocks
+            && *flags == other.flags
+            && *block == other.block
+            && *generation == other.generation
+            && *file_acl == other.file_acl
+            && *dir_acl == other.dir_acl
+            && *extra_isize == other.extra_isize
     }
 }
 

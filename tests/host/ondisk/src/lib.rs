@@ -7,11 +7,15 @@
 //!
 //! Around it:
 //! - [`check`]: the invariants its doc comments promise, as assertions (a failed assertion, like
-//!   any panic, arithmetic overflow or out-of-range index, is a bug in the parser);
+//!   any panic, arithmetic overflow or out-of-range index, is a bug in the parser), and what its
+//!   writers promise (rewriting what was parsed gives the same bytes; directory edits as ext2's);
 //! - [`dev`]: block devices for the harness (a whole image, or a sparse list of blocks);
 //! - [`walk`]: the parse sequence of the kernel module at mount and on walk (`sb.rs`,
 //!   `inode.rs`, `blockmap.rs`, `dir.rs`), over a [`dev::Blocks`], with every result checked;
 //! - [`targets`]: one entry point per fuzz target, with its input format.
+//!
+//! The tests: `tests/props.rs` (property tests of the parsers and writers) and `tests/fsck.rs`
+//! (images changed with the writers alone must pass `e2fsck -fn`).
 
 #[path = "../../../../fs/xipfs/ondisk.rs"]
 #[allow(dead_code, unused_imports, clippy::all)]
