@@ -4,6 +4,8 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 
 void rust_helper_i_uid_write(struct inode *inode, uid_t uid)
 {
@@ -59,4 +61,116 @@ loff_t rust_helper_bdev_nr_bytes(struct block_device *bdev)
 void rust_helper_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
 {
 	vm_flags_clear(vma, flags);
+}
+
+/* The write path (inline functions of fs.h, pagemap.h). */
+
+void rust_helper_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+int rust_helper_inode_trylock(struct inode *inode)
+{
+	return inode_trylock(inode);
+}
+
+void rust_helper_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+void rust_helper_filemap_invalidate_lock(struct address_space *mapping)
+{
+	filemap_invalidate_lock(mapping);
+}
+
+void rust_helper_filemap_invalidate_unlock(struct address_space *mapping)
+{
+	filemap_invalidate_unlock(mapping);
+}
+
+ssize_t rust_helper_generic_write_sync(struct kiocb *iocb, ssize_t count)
+{
+	return generic_write_sync(iocb, count);
+}
+
+void rust_helper_sb_start_pagefault(struct super_block *sb)
+{
+	sb_start_pagefault(sb);
+}
+
+void rust_helper_sb_end_pagefault(struct super_block *sb)
+{
+	sb_end_pagefault(sb);
+}
+
+void rust_helper_sb_start_intwrite(struct super_block *sb)
+{
+	sb_start_intwrite(sb);
+}
+
+void rust_helper_sb_end_intwrite(struct super_block *sb)
+{
+	sb_end_intwrite(sb);
+}
+
+void rust_helper_mark_inode_dirty(struct inode *inode)
+{
+	mark_inode_dirty(inode);
+}
+
+void rust_helper_i_size_write(struct inode *inode, loff_t size)
+{
+	i_size_write(inode, size);
+}
+
+uid_t rust_helper_i_uid_read(const struct inode *inode)
+{
+	return i_uid_read(inode);
+}
+
+gid_t rust_helper_i_gid_read(const struct inode *inode)
+{
+	return i_gid_read(inode);
+}
+
+void rust_helper_xip_inode_touch_mc(struct inode *inode)
+{
+	inode_set_mtime_to_ts(inode, inode_set_ctime_current(inode));
+}
+
+bool rust_helper_xip_capable_resource(void)
+{
+	return capable(CAP_SYS_RESOURCE);
+}
+
+bool rust_helper_xip_in_group(u32 gid)
+{
+	return in_group_p(make_kgid(&init_user_ns, gid));
+}
+
+u32 rust_helper_xip_current_fsuid(void)
+{
+	return from_kuid_munged(&init_user_ns, current_fsuid());
+}
+
+size_t rust_helper_xip_iov_iter_count(const struct iov_iter *i)
+{
+	return iov_iter_count(i);
+}
+
+void rust_helper_xip_file_accessed(struct file *file)
+{
+	file_accessed(file);
+}
+
+bool rust_helper_xip_iocb_nowait(const struct kiocb *iocb)
+{
+	return iocb->ki_flags & IOCB_NOWAIT;
+}
+
+bool rust_helper_xip_file_writable(const struct file *file)
+{
+	return file->f_mode & FMODE_WRITE;
 }

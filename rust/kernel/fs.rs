@@ -47,9 +47,9 @@ mod inode;
 pub mod sb;
 
 pub use dax::Dax;
-pub use dir::{DirEmitter, DirEntryType};
+pub use dir::{DirEmitter, DirEntryType, NewNode};
 pub use file::{Extent, ExtentKind, IomapFlags};
-pub use inode::{INode, INodeLookup, INodeParams, INodeType, NewINode, Timespec};
+pub use inode::{Attrs, INode, INodeLookup, INodeParams, INodeType, NewINode, Timespec};
 pub use sb::{NewSuperBlock, Stat, SuperBlock, SuperParams};
 
 /// A filesystem type.
@@ -59,6 +59,11 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
 
     /// Data the filesystem keeps for each inode.
     type INodeData: Send + Sync;
+
+    /// Mount options, as [`FileSystem::parse_option`] records them: one value per mount or
+    /// remount request, starting from `Default`, handed to `fill_super`
+    /// ([`NewSuperBlock::options`]) and to [`sb::Operations::remount`].
+    type Options: Default + Send + Sync;
 
     /// The name used in `mount -t` and `/proc/filesystems`.
     const NAME: &'static CStr;
@@ -86,7 +91,7 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// error for a known option with a bad value. The default knows none.
     ///
     /// Generic options (`ro`, `rw`, `noatime`, `source`, ...) are handled by the VFS.
-    fn parse_option(_key: &[u8], _value: Option<&[u8]>) -> Result<bool> {
+    fn parse_option(_opts: &mut Self::Options, _key: &[u8], _value: Option<&[u8]>) -> Result<bool> {
         Ok(false)
     }
 
@@ -178,6 +183,7 @@ impl<T: FileSystem> Default for Type<T> {
 /// impl FileSystem for NoFs {
 ///     type Data = ();
 ///     type INodeData = ();
+///     type Options = ();
 ///     type Super = Self;
 ///     type Dir = Self;
 ///     type File = Self;

@@ -64,3 +64,43 @@ pub fn fatal_signal_pending() -> bool {
     // reading its pending signals is what `fatal_signal_pending()` does locklessly.
     unsafe { bindings::xip_fatal_signal_pending() }
 }
+
+/// The wall-clock time in seconds since the epoch (`ktime_get_real_seconds()`), as
+/// filesystems record it in their superblocks.
+///
+/// # Examples
+///
+/// ```
+/// assert!(kernel::xip_util::real_seconds() > 0);
+/// ```
+pub fn real_seconds() -> i64 {
+    // SAFETY: Reads the timekeeper; callable from any context.
+    unsafe { bindings::ktime_get_real_seconds() }
+}
+
+/// The current task's filesystem user id, in the initial user namespace.
+pub fn current_fsuid() -> u32 {
+    // SAFETY: `current` is valid in process context; reading its credentials is lockless.
+    unsafe { bindings::xip_current_fsuid() }
+}
+
+/// Whether the current task has `CAP_SYS_RESOURCE` (may use blocks reserved for root), as
+/// `capable()` decides (and audits).
+pub fn capable_resource() -> bool {
+    // SAFETY: `capable()` may be called from process context.
+    unsafe { bindings::xip_capable_resource() }
+}
+
+/// Whether the current task is in group `gid` (initial user namespace) for file access
+/// (`in_group_p()`).
+pub fn in_group(gid: u32) -> bool {
+    // SAFETY: Reads the current task's credentials; process context.
+    unsafe { bindings::xip_in_group(gid) }
+}
+
+/// Stops the system with `msg` (`panic()`), as a filesystem mounted with `errors=panic` does
+/// when it finds corruption.
+pub fn panic(msg: &crate::str::CStr) -> ! {
+    // SAFETY: The format is "%s" and `msg` is NUL-terminated.
+    unsafe { bindings::panic(crate::c_str!("%s").as_char_ptr(), msg.as_char_ptr()) }
+}

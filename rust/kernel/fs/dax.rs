@@ -76,28 +76,29 @@ impl Dax {
         offset.checked_add(len).map_or(false, |end| end <= self.len)
     }
 
-    /// Copies `buf.len()` bytes from byte `offset` of the block device into `buf`, straight
-    /// from the device memory (no buffer or page cache).
+    /// Calls `f(kaddr, done, n)` for each piece of the byte range `[offset, offset + len)` of
+    /// the block device, in order, where `kaddr` is the kernel address of the piece's `n` bytes
+    /// (all in one page) and `done` how many bytes of the range came before it. `kaddr` is
+    /// valid only during the call (inside the DAX SRCU read section).
     ///
     /// Fails with `EIO` for bytes outside the block device (even if the DAX device, of which
-    /// the block device may be a partition, has them).
-    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result {
-        if !self.contains(offset, buf.len() as u64) {
+    /// the block device may be a partition, has them), or if the device is going away.
+    fn for_each_piece(&self, offset: u64, len: usize, mut f: impl FnMut(*mut u8, usize, usize)) -> Result {
+        if !self.contains(offset, len as u64) {
             return Err(EIO);
         }
         let mut done = 0usize;
-        while done < buf.len() {
+        while done < len {
             let pos = offset
                 .checked_add(done as u64)
                 .and_then(|p| p.checked_add(self.part_off))
                 .ok_or(EIO)?;
             let pgoff = pos / PAGE_SIZE as u64;
             let in_page = (pos % PAGE_SIZE as u64) as usize;
-            let n = (buf.len() - done).min(PAGE_SIZE - in_page);
+            let n = (len - done).min(PAGE_SIZE - in_page);
             let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
             // SAFETY: `self.dax` is live (type invariant); inside the DAX SRCU read section the
-            // page at `kaddr` (`ret > 0`) stays valid, `in_page + n` is within it, and `buf` is
-            // a valid exclusive slice.
+            // page at `kaddr` (`ret > 0`) stays valid, and `in_page + n` is within it.
             let ret = unsafe {
                 let id = bindings::dax_read_lock();
                 let ret = bindings::dax_direct_access(
@@ -109,11 +110,7 @@ impl Dax {
                     core::ptr::null_mut(),
                 );
                 if ret > 0 {
-                    core::ptr::copy_nonoverlapping(
-                        kaddr.cast::<u8>().add(in_page),
-                        buf.as_mut_ptr().add(done),
-                        n,
-                    );
+                    f(kaddr.cast::<u8>().add(in_page), done, n);
                 }
                 bindings::dax_read_unlock(id);
                 ret
@@ -125,6 +122,49 @@ impl Dax {
             done += n;
         }
         Ok(())
+    }
+
+    /// Copies `buf.len()` bytes from byte `offset` of the block device into `buf`, straight
+    /// from the device memory (no buffer or page cache).
+    ///
+    /// Fails with `EIO` for bytes outside the block device.
+    ///
+    /// The device memory is shared with the filesystem's other users and with user mappings:
+    /// what is read is a snapshot, which a concurrent writer may tear. Callers that need a
+    /// consistent view hold the lock that their writers hold.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result {
+        let dst = buf.as_mut_ptr();
+        self.for_each_piece(offset, buf.len(), |kaddr, done, n| {
+            // SAFETY: `kaddr` is valid for `n` bytes during the call; `dst` is `buf`'s, whose
+            // `done + n` bytes are inside it; device memory is never a Rust object, so the two
+            // do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(kaddr, dst.add(done), n) }
+        })
+    }
+
+    /// Copies `buf` to byte `offset` of the block device, straight into the device memory.
+    ///
+    /// Fails with `EIO` for bytes outside the block device, writing nothing then. The bytes
+    /// are visible at once to every reader and mapping of the device memory: a filesystem
+    /// writes its metadata here under the locks its readers take.
+    pub fn write(&self, offset: u64, buf: &[u8]) -> Result {
+        let src = buf.as_ptr();
+        self.for_each_piece(offset, buf.len(), |kaddr, done, n| {
+            // SAFETY: As in `read`, the other way round: `kaddr` is valid for writing `n` bytes
+            // (device memory, never a Rust object), `src + done` for reading them.
+            unsafe { core::ptr::copy_nonoverlapping(src.add(done), kaddr, n) }
+        })
+    }
+
+    /// Fills `len` bytes from byte `offset` of the block device with zeroes.
+    ///
+    /// Fails with `EIO` for bytes outside the block device.
+    pub fn zero(&self, offset: u64, len: u64) -> Result {
+        let len = usize::try_from(len).map_err(|_| EIO)?;
+        self.for_each_piece(offset, len, |kaddr, _, n| {
+            // SAFETY: `kaddr` is valid for writing `n` bytes during the call.
+            unsafe { core::ptr::write_bytes(kaddr, 0, n) }
+        })
     }
 }
 

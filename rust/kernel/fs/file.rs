@@ -1,7 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Regular files through DAX: `read_iter`, `mmap`, faults and `access`, driven by the
-//! filesystem's block mapping ([`Operations::map`], its `iomap_begin`).
+//! Regular files through DAX: `read_iter`, `write_iter`, `mmap`, faults and `access`,
+//! `fallocate`, `fsync` and size changes, driven by the filesystem's block mapping
+//! ([`Operations::map`], its `iomap_begin`) and block freeing ([`Operations::truncate`]).
+//!
+//! # Locking
+//!
+//! | path | takes, in this order |
+//! |---|---|
+//! | `read(2)` | inode lock shared; then `map` |
+//! | `write(2)` | inode lock; then `map` (which allocates) |
+//! | page fault | mmap lock; freeze protection (`sb_start_pagefault`) for a write fault on a shared mapping; invalidate lock shared; the DAX entry lock of the page (`fs/dax.c`); then `map` |
+//! | size change, `fallocate` | inode lock; invalidate lock exclusive (size change: the pages past the new size are unmapped and their DAX entries removed, then `truncate`) |
+//! | last close of a writer | inode lock; invalidate lock exclusive; `truncate` at the size (drops blocks past the end) |
+//!
+//! `map` and `truncate` are called with no lock of the abstraction held beyond these; a
+//! filesystem serialises its block map with its own lock, taken inside them, and must not
+//! mark the inode dirty while holding it (that calls its `write_inode`).
 
 use super::{FileSystem, INode, SuperBlock};
 use crate::{bindings, error::code::*, error::Result};
@@ -24,12 +39,29 @@ pub trait Operations {
     /// `fs/dax.c` maps what it is told: two pages of files must never get the same device
     /// block, and a block must not be reachable by a file before it holds what the file may
     /// see.
+    ///
+    /// With [`IomapFlags::write`] (and not [`IomapFlags::zero`]) the range must be allocated:
+    /// holes in it get blocks, zeroed before the extent is returned (the extent is then
+    /// [`ExtentKind::New`]). With `zero`, nothing is allocated: holes are left as they are.
     fn map(
         inode: &INode<Self::FileSystem>,
         pos: u64,
         len: u64,
         flags: IomapFlags,
     ) -> Result<Extent>;
+
+    /// Frees the blocks of `inode` that lie wholly past byte `size` (indirect blocks that no
+    /// longer map anything included). Called with the inode lock and the invalidate lock held
+    /// exclusively, after the pages past `size` were unmapped: nothing can reach those blocks
+    /// any more. `size` is the file's size, or (at the last close of a writer) the file's size
+    /// when blocks were allocated past it by `fallocate` with `FALLOC_FL_KEEP_SIZE` or by a
+    /// write that failed.
+    ///
+    /// A filesystem that implements it is writable: files get `write_iter`, `fallocate`,
+    /// `setattr` (size changes) and writable shared mappings.
+    fn truncate(_inode: &INode<Self::FileSystem>, _size: u64) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// What an access through the iomap does: the `flags` argument of `iomap_begin`.
@@ -49,6 +81,9 @@ pub struct IomapFlags(u32);
 impl IomapFlags {
     /// A plain read (`read(2)` or a read fault).
     pub const READ: Self = Self(0);
+
+    /// A write that is not a fault (`write(2)`, `fallocate(2)`): holes are allocated.
+    pub const WRITE: Self = Self(bindings::IOMAP_WRITE);
 
     /// Flags as `iomap_begin` receives them (`IOMAP_*`).
     pub const fn from_raw(raw: u32) -> Self {
@@ -88,6 +123,9 @@ pub enum ExtentKind {
     Hole,
     /// Stored at this byte offset of the block device, contiguously.
     Mapped(u64),
+    /// Stored at this byte offset of the block device, contiguously, in blocks this very
+    /// call allocated (and zeroed) for a write (`IOMAP_F_NEW`).
+    New(u64),
 }
 
 /// A range of a file and where it is: the answer of [`Operations::map`].
@@ -117,23 +155,41 @@ pub struct Extent {
 pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
+    /// Whether files can be written: the filesystem frees blocks.
+    const WRITABLE: bool = <T::File as Operations>::HAS_TRUNCATE;
+
     pub(crate) const FILE_IOPS: bindings::inode_operations = bindings::inode_operations {
-        // SAFETY: All fields are optional callbacks, zero meaning the VFS default.
+        setattr: if Self::WRITABLE { Some(Self::setattr) } else { None },
+        // SAFETY: All other fields are optional callbacks, zero meaning the VFS default.
         ..unsafe { core::mem::zeroed() }
     };
 
     pub(crate) const FILE_FOPS: bindings::file_operations = bindings::file_operations {
         llseek: Some(bindings::generic_file_llseek),
         read_iter: Some(Self::read_iter),
+        write_iter: if Self::WRITABLE { Some(Self::write_iter) } else { None },
         mmap: Some(Self::mmap),
         open: Some(Self::open),
+        release: if Self::WRITABLE { Some(Self::release) } else { None },
         splice_read: Some(bindings::copy_splice_read),
-        // Nothing to write back: the filesystem is read-only and file data lives in the
-        // device memory (the write path brings its own).
-        fsync: Some(bindings::noop_fsync),
+        splice_write: if Self::WRITABLE { Some(bindings::iter_file_splice_write) } else { None },
+        fallocate: if Self::WRITABLE { Some(Self::fallocate) } else { None },
+        // File data is written straight to the device memory; `fsync` cleans the DAX entries
+        // of written mappings (`writepages`).
+        fsync: Some(Self::fsync),
         // SAFETY: All other fields are optional callbacks, zero meaning "not supported".
         ..unsafe { core::mem::zeroed() }
     };
+
+    /// The address space operations of DAX files (`ext2_dax_aops`' shape): there is no page
+    /// cache, only DAX entries, which `writepages` cleans.
+    pub(crate) const DAX_AOPS: bindings::address_space_operations =
+        bindings::address_space_operations {
+            writepages: Some(Self::writepages),
+            dirty_folio: Some(bindings::noop_dirty_folio),
+            // SAFETY: All other fields are optional callbacks, zero meaning "none".
+            ..unsafe { core::mem::zeroed() }
+        };
 
     const IOMAP_OPS: bindings::iomap_ops = bindings::iomap_ops {
         iomap_begin: Some(Self::iomap_begin),
@@ -168,11 +224,14 @@ impl<T: FileSystem> Tables<T> {
             bindings::inode_lock_shared(inode);
             let ret = bindings::dax_iomap_rw(iocb, to, &Self::IOMAP_OPS);
             bindings::inode_unlock_shared(inode);
+            bindings::xip_file_accessed((*iocb).ki_filp);
             ret
         }
     }
 
-    unsafe extern "C" fn mmap(_file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> i32 {
+    unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> i32 {
+        // SAFETY: The VFS passes the file being mapped.
+        unsafe { bindings::xip_file_accessed(file) };
         // The device's memory is ordinary pages, not devmap ones: `vmf_insert_mixed` accepts
         // them only in a VM_MIXEDMAP mapping, and maps them as special PTEs (no page
         // reference, invisible to `get_user_pages`).
@@ -198,9 +257,20 @@ impl<T: FileSystem> Tables<T> {
 
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
         // SAFETY: The fault handler gets a valid fault on a VMA whose file is ours; holding
-        // `invalidate_lock` keeps the file's block map stable, as `fs/dax.c` requires.
+        // `invalidate_lock` keeps the file's block map stable against size changes, as
+        // `fs/dax.c` requires. A write fault on a shared mapping writes the file: it takes
+        // freeze protection and updates the file's times first, as `ext2_dax_fault` does.
         unsafe {
-            let inode = (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode;
+            let vma = (*vmf).__bindgen_anon_1.vma;
+            let file = (*vma).vm_file;
+            let inode = (*file).f_inode;
+            let write = (*vmf).flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+                && (*vma).__bindgen_anon_2.vm_flags & bindings::VM_SHARED as bindings::vm_flags_t
+                    != 0;
+            if write {
+                bindings::sb_start_pagefault((*inode).i_sb);
+                bindings::file_update_time(file);
+            }
             bindings::filemap_invalidate_lock_shared((*inode).i_mapping);
             let ret = bindings::dax_iomap_fault(
                 vmf,
@@ -210,7 +280,286 @@ impl<T: FileSystem> Tables<T> {
                 &Self::IOMAP_OPS,
             );
             bindings::filemap_invalidate_unlock_shared((*inode).i_mapping);
+            if write {
+                bindings::sb_end_pagefault((*inode).i_sb);
+            }
             ret
+        }
+    }
+
+    /// `write_iter`, as `ext2_dax_write_iter`: under the inode lock, the generic checks
+    /// (limits, `O_APPEND`), privileges dropped (set-user-id) and times updated, then
+    /// `dax_iomap_rw` copies into the blocks `map` allocates; the size grows to what was
+    /// written. A write that starts past the end first zeroes the tail of the old last block
+    /// (a shared mapping may have stored there). Blocks allocated past what a failed or short
+    /// write reached are freed.
+    unsafe extern "C" fn write_iter(
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: The VFS passes a valid request on an open regular file of ours.
+        let (file, raw) = unsafe { ((*iocb).ki_filp, (*(*iocb).ki_filp).f_inode) };
+        // SAFETY: As above: the open file holds the inode, which is filled.
+        let inode = unsafe { INode::<T>::from_raw(raw) };
+        // SAFETY: As above.
+        let nowait = unsafe { bindings::xip_iocb_nowait(iocb) };
+        // SAFETY: The inode is valid.
+        unsafe {
+            if nowait {
+                if bindings::inode_trylock(raw) == 0 {
+                    return EAGAIN.to_errno() as isize;
+                }
+            } else {
+                bindings::inode_lock(raw);
+            }
+        }
+        // SAFETY: The inode lock is held, as these require.
+        let mut ret = unsafe { bindings::generic_write_checks(iocb, from) };
+        if ret > 0 {
+            // SAFETY: As above.
+            let r = unsafe { bindings::file_modified(file) };
+            if r != 0 {
+                ret = r as isize;
+            }
+        }
+        if ret > 0 {
+            // SAFETY: As above.
+            let pos = unsafe { (*iocb).ki_pos } as u64;
+            // SAFETY: `from` is the request's valid iterator.
+            let want = unsafe { bindings::xip_iov_iter_count(from) } as isize;
+            let old = inode.size();
+            ret = match Self::zero_tail(inode, old, pos) {
+                // SAFETY: As above; `IOMAP_OPS` drives `map`.
+                Ok(()) => unsafe { bindings::dax_iomap_rw(iocb, from, &Self::IOMAP_OPS) },
+                Err(e) => e.to_errno() as isize,
+            };
+            // SAFETY: As above.
+            let end = unsafe { (*iocb).ki_pos } as u64;
+            if ret > 0 && end > inode.size() {
+                inode.set_size(end);
+                inode.mark_dirty();
+            }
+            // What `map` allocated past the end (a write that failed part way) goes again.
+            if ret != want {
+                let _ = Self::trim(inode);
+            }
+        }
+        // SAFETY: Locked above.
+        unsafe { bindings::inode_unlock(raw) };
+        if ret > 0 {
+            // SAFETY: As above; `O_SYNC`/`O_DSYNC` writes call our `fsync`.
+            ret = unsafe { bindings::generic_write_sync(iocb, ret) };
+        }
+        ret
+    }
+
+    /// Zeroes the tail of the block holding byte `old` (the size) when the file is about to
+    /// grow to `new`: bytes there past the end may hold what a shared mapping stored past
+    /// the end, which the file must not show once it grows over them.
+    fn zero_tail(inode: &INode<T>, old: u64, new: u64) -> Result {
+        let bs = T::BLOCK_SIZE as u64;
+        if new <= old || old % bs == 0 {
+            return Ok(());
+        }
+        let len = (bs - old % bs).min(new - old);
+        let mut did_zero = false;
+        // SAFETY: The inode is a regular file of ours, locked by the caller; `IOMAP_OPS`
+        // drives `map` with `IOMAP_ZERO` (no allocation).
+        let ret = unsafe {
+            bindings::dax_zero_range(
+                inode.as_raw(),
+                old as _,
+                len as _,
+                &mut did_zero,
+                &Self::IOMAP_OPS,
+            )
+        };
+        crate::error::to_result(ret)
+    }
+
+    /// Frees blocks past the end of the file (`truncate` at the size), with the locks it
+    /// needs; the caller holds the inode lock.
+    fn trim(inode: &INode<T>) -> Result {
+        if !Self::WRITABLE {
+            return Ok(());
+        }
+        // SAFETY: The inode is valid; its mapping is `i_mapping`.
+        let mapping = unsafe { (*inode.as_raw()).i_mapping };
+        // SAFETY: As above.
+        unsafe { bindings::filemap_invalidate_lock(mapping) };
+        let res = <T::File as Operations>::truncate(inode, inode.size());
+        // SAFETY: Locked above.
+        unsafe { bindings::filemap_invalidate_unlock(mapping) };
+        res
+    }
+
+    /// `release`: the last close of an open file. Blocks that `fallocate` kept past the end
+    /// (`FALLOC_FL_KEEP_SIZE`) are freed when a writer closes, as ext2 drops its
+    /// preallocation: the ext2 format cannot record blocks past the size (`e2fsck` would
+    /// call the size wrong).
+    unsafe extern "C" fn release(inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
+        // SAFETY: The VFS passes the file being released and its inode (ours, filled).
+        unsafe {
+            if bindings::xip_file_writable(file) {
+                bindings::inode_lock(inode);
+                let _ = Self::trim(INode::<T>::from_raw(inode));
+                bindings::inode_unlock(inode);
+            }
+        }
+        0
+    }
+
+    /// `fallocate`: modes 0 (allocate, and grow the size) and `FALLOC_FL_KEEP_SIZE`
+    /// (allocate only); other modes are not supported (`EOPNOTSUPP`).
+    unsafe extern "C" fn fallocate(
+        file: *mut bindings::file,
+        mode: i32,
+        offset: bindings::loff_t,
+        len: bindings::loff_t,
+    ) -> isize {
+        // `FALLOC_FL_KEEP_SIZE` of `include/uapi/linux/falloc.h`.
+        let keep = 0x01;
+        if mode & !keep != 0 {
+            return EOPNOTSUPP.to_errno() as _;
+        }
+        // SAFETY: The VFS passes an open regular file of ours, opened for writing, and has
+        // checked that `offset >= 0`, `len > 0` and `offset + len` does not overflow.
+        let raw = unsafe { (*file).f_inode };
+        // SAFETY: As above.
+        let inode = unsafe { INode::<T>::from_raw(raw) };
+        let end = (offset + len) as u64;
+        // SAFETY: The inode is valid.
+        unsafe { bindings::inode_lock(raw) };
+        let res = (|| -> Result {
+            if mode & keep == 0 {
+                // SAFETY: The inode lock is held.
+                crate::error::to_result(unsafe { bindings::inode_newsize_ok(raw, end as _) })?;
+            }
+            // SAFETY: As above.
+            crate::error::to_result(unsafe { bindings::file_modified(file) })?;
+            let mut pos = offset as u64;
+            while pos < end {
+                let ext = <T::File as Operations>::map(inode, pos, end - pos, IomapFlags::WRITE)?;
+                let ext_end = ext.offset.checked_add(ext.length).ok_or(EIO)?;
+                if ext.length == 0 || ext.offset > pos || ext_end <= pos {
+                    return Err(EIO);
+                }
+                if matches!(ext.kind, ExtentKind::Hole) {
+                    return Err(EIO);
+                }
+                pos = ext_end;
+                crate::xip_util::cond_resched();
+                if crate::xip_util::fatal_signal_pending() {
+                    return Err(EINTR);
+                }
+            }
+            if mode & keep == 0 && end > inode.size() {
+                Self::zero_tail(inode, inode.size(), end)?;
+                inode.set_size(end);
+            }
+            inode.touch_ctime();
+            Ok(())
+        })();
+        if res.is_err() {
+            // Blocks allocated past the end before the failure go again.
+            let _ = Self::trim(inode);
+        }
+        // SAFETY: Locked above.
+        unsafe { bindings::inode_unlock(raw) };
+        inode.mark_dirty();
+        match res {
+            Ok(()) => 0,
+            Err(e) => e.to_errno() as _,
+        }
+    }
+
+    /// `setattr` of regular files: the VFS's checks and attribute copy, and size changes
+    /// (as `ext2_setsize`): the tail of the new last block is zeroed, the pages past the new
+    /// size are unmapped, then the filesystem frees the blocks past it.
+    unsafe extern "C" fn setattr(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        attr: *mut bindings::iattr,
+    ) -> i32 {
+        // SAFETY: The VFS passes a dentry of one of our regular files and the change, with the
+        // inode lock held.
+        let raw = unsafe { (*dentry).d_inode };
+        // SAFETY: As above.
+        let inode = unsafe { INode::<T>::from_raw(raw) };
+        // SAFETY: As above.
+        let ret = unsafe { bindings::setattr_prepare(idmap, dentry, attr) };
+        if ret != 0 {
+            return ret;
+        }
+        // SAFETY: As above.
+        let (valid, size) = unsafe { ((*attr).ia_valid, (*attr).ia_size as u64) };
+        if valid & bindings::ATTR_SIZE != 0 && size != inode.size() {
+            if let Err(e) = Self::set_size(inode, size) {
+                return e.to_errno();
+            }
+        }
+        // SAFETY: As above; `setattr_copy` leaves the size alone.
+        unsafe { bindings::setattr_copy(idmap, raw, attr) };
+        inode.mark_dirty();
+        0
+    }
+
+    /// Changes the size of `inode` to `size`, as `ext2_setsize` does; the inode lock is held.
+    fn set_size(inode: &INode<T>, size: u64) -> Result {
+        let raw = inode.as_raw();
+        let old = inode.size();
+        // SAFETY: The inode is valid and locked.
+        unsafe { bindings::inode_dio_wait(raw) };
+        if size < old {
+            // The tail of the new last block reads as zeroes from now on (and after a later
+            // extension).
+            let mut did_zero = false;
+            // SAFETY: As above; `IOMAP_OPS` drives `map` with `IOMAP_ZERO`.
+            crate::error::to_result(unsafe {
+                bindings::dax_truncate_page(raw, size as _, &mut did_zero, &Self::IOMAP_OPS)
+            })?;
+        } else {
+            Self::zero_tail(inode, old, size)?;
+        }
+        // SAFETY: As above.
+        let mapping = unsafe { (*raw).i_mapping };
+        // SAFETY: As above.
+        unsafe {
+            bindings::filemap_invalidate_lock(mapping);
+            bindings::truncate_setsize(raw, size as _);
+        }
+        let res = if size < old { <T::File as Operations>::truncate(inode, size) } else { Ok(()) };
+        // SAFETY: Locked above.
+        unsafe { bindings::filemap_invalidate_unlock(mapping) };
+        inode.touch_mtime_ctime();
+        res
+    }
+
+    /// `fsync`: the data and metadata are in the device memory already; what is left is to
+    /// clean the DAX entries that shared mappings dirtied (`writepages`), so that later
+    /// stores fault again and update the file's times.
+    unsafe extern "C" fn fsync(
+        file: *mut bindings::file,
+        start: bindings::loff_t,
+        end: bindings::loff_t,
+        _datasync: i32,
+    ) -> i32 {
+        // SAFETY: The VFS passes an open file of ours.
+        unsafe { bindings::file_write_and_wait_range(file, start, end) }
+    }
+
+    /// `writepages`: cleans the dirty DAX entries of the range (`dax_writeback_mapping_range`
+    /// write-protects their mappings and flushes the CPU caches for the device).
+    unsafe extern "C" fn writepages(
+        mapping: *mut bindings::address_space,
+        wbc: *mut bindings::writeback_control,
+    ) -> i32 {
+        // SAFETY: The VFS passes the mapping of one of our regular files, whose superblock is
+        // mounted (writeback holds `s_umount` or an inode reference).
+        unsafe {
+            let inode = INode::<T>::from_raw((*mapping).host);
+            let dax = inode.super_block().dax().as_raw();
+            bindings::dax_writeback_mapping_range(mapping, dax, wbc)
         }
     }
 
@@ -300,7 +649,7 @@ impl<T: FileSystem> Tables<T> {
             let n = (ext_end - at).min(left).min(size - at) as usize;
             match ext.kind {
                 ExtentKind::Hole => dst[done..done + n].fill(0),
-                ExtentKind::Mapped(addr) => {
+                ExtentKind::Mapped(addr) | ExtentKind::New(addr) => {
                     let from = addr.checked_add(at - ext.offset).ok_or(EIO)?;
                     dax.read(from, &mut dst[done..done + n])?
                 }
@@ -344,7 +693,10 @@ impl<T: FileSystem> Tables<T> {
                     iomap.type_ = bindings::IOMAP_HOLE as _;
                     iomap.addr = u64::MAX; // IOMAP_NULL_ADDR
                 }
-                ExtentKind::Mapped(addr) => {
+                ExtentKind::Mapped(addr) | ExtentKind::New(addr) => {
+                    if matches!(ext.kind, ExtentKind::New(_)) {
+                        iomap.flags |= bindings::IOMAP_F_NEW as u16;
+                    }
                     // `fs/dax.c` maps whatever it is told: nothing outside the filesystem's
                     // block device (a partition is a window on the DAX device).
                     if !sb.dax().contains(addr, ext.length) {

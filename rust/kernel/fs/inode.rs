@@ -159,6 +159,148 @@ impl<T: FileSystem> INode<T> {
         // SAFETY: A filled inode belongs to a mounted superblock of `T`, which outlives it.
         unsafe { SuperBlock::from_raw((*self.as_raw()).i_sb) }
     }
+
+    /// The inode's attributes as the VFS has them now (they change under the inode lock,
+    /// `i_rwsem`; a caller that does not hold it gets a snapshot that may be torn between
+    /// fields, as C readers do).
+    pub fn attrs(&self) -> Attrs {
+        let ptr = self.as_raw();
+        // SAFETY: The inode is valid; plain field reads, and `i_size_read`, `i_uid_read`
+        // and `i_gid_read` are safe on a live inode.
+        unsafe {
+            Attrs {
+                mode: (*ptr).i_mode as u16,
+                uid: bindings::i_uid_read(ptr),
+                gid: bindings::i_gid_read(ptr),
+                nlink: (*ptr).__bindgen_anon_1.i_nlink,
+                size: bindings::i_size_read(ptr) as u64,
+                blocks: (*ptr).i_blocks as u64,
+                atime: Timespec { sec: (*ptr).i_atime_sec, nsec: (*ptr).i_atime_nsec },
+                mtime: Timespec { sec: (*ptr).i_mtime_sec, nsec: (*ptr).i_mtime_nsec },
+                ctime: Timespec { sec: (*ptr).i_ctime_sec, nsec: (*ptr).i_ctime_nsec },
+                generation: (*ptr).i_generation,
+                rdev: (*ptr).i_rdev,
+            }
+        }
+    }
+
+    /// The number of hard links.
+    pub fn nlink(&self) -> u32 {
+        // SAFETY: The inode is valid; `i_nlink` is read without a lock by C too.
+        unsafe { core::ptr::read_volatile(&(*self.as_raw()).__bindgen_anon_1.i_nlink) }
+    }
+
+    /// Sets the size (`i_size_write`). The caller holds the inode lock, and has made the
+    /// file's data up to the new size what the file may show (zeroes or data).
+    pub fn set_size(&self, size: u64) {
+        // SAFETY: The inode is valid; `i_size_write` is what C calls under the inode lock.
+        unsafe { bindings::i_size_write(self.as_raw(), size as _) };
+    }
+
+    /// Adds `bytes` of allocated space (`i_blocks`, `inode_add_bytes`).
+    pub fn add_bytes(&self, bytes: u64) {
+        // SAFETY: The inode is valid; `inode_add_bytes` takes `i_lock`.
+        unsafe { bindings::inode_add_bytes(self.as_raw(), bytes as _) };
+    }
+
+    /// Removes `bytes` of allocated space (`inode_sub_bytes`).
+    pub fn sub_bytes(&self, bytes: u64) {
+        // SAFETY: As in `add_bytes`.
+        unsafe { bindings::inode_sub_bytes(self.as_raw(), bytes as _) };
+    }
+
+    /// Adds a hard link (`inc_nlink`). The caller holds the inode lock.
+    pub fn inc_nlink(&self) {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::inc_nlink(self.as_raw()) };
+    }
+
+    /// Removes a hard link (`drop_nlink`); does nothing at zero (a corrupt count is not made
+    /// to wrap). The caller holds the inode lock.
+    pub fn drop_nlink(&self) {
+        if self.nlink() > 0 {
+            // SAFETY: The inode is valid and has a link to drop.
+            unsafe { bindings::drop_nlink(self.as_raw()) };
+        }
+    }
+
+    /// Removes every hard link (`clear_nlink`): the inode is freed at its last `iput`
+    /// ([`super::sb::Operations::delete_inode`]). The caller holds the inode lock, or owns
+    /// the only reference.
+    pub fn clear_nlink(&self) {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::clear_nlink(self.as_raw()) };
+    }
+
+    /// Marks the inode dirty (`mark_inode_dirty`): the filesystem's
+    /// [`super::sb::Operations::write_inode`] then writes it.
+    ///
+    /// The filesystem must not hold a lock that its `write_inode` takes.
+    pub fn mark_dirty(&self) {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::mark_inode_dirty(self.as_raw()) };
+    }
+
+    /// Sets the modification and change times to now (does not mark the inode dirty).
+    pub fn touch_mtime_ctime(&self) {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::xip_inode_touch_mc(self.as_raw()) };
+    }
+
+    /// Runs `f` with the file's invalidate lock held exclusively, after unmapping the bytes
+    /// `[start, end)` of the file from every process and removing their DAX entries
+    /// (`truncate_pagecache_range`): while `f` runs, nothing can reach those pages of the
+    /// file, so `f` may move their blocks.
+    ///
+    /// The caller holds the inode lock and not the invalidate lock (it is not a page fault).
+    pub fn with_range_unmapped<R>(&self, start: u64, end: u64, f: impl FnOnce() -> R) -> R {
+        let raw = self.as_raw();
+        // SAFETY: The inode is valid; `i_mapping` is its mapping. The invalidate lock keeps
+        // faults out while the range is unmapped and `f` runs.
+        unsafe {
+            let mapping = (*raw).i_mapping;
+            bindings::filemap_invalidate_lock(mapping);
+            if end > start {
+                bindings::truncate_pagecache_range(raw, start as _, (end - 1) as _);
+            }
+            let r = f();
+            bindings::filemap_invalidate_unlock(mapping);
+            r
+        }
+    }
+
+    /// Sets the change time to now (does not mark the inode dirty).
+    pub fn touch_ctime(&self) {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::inode_set_ctime_current(self.as_raw()) };
+    }
+}
+
+/// The attributes of an inode, from [`INode::attrs`].
+#[derive(Clone, Copy, Debug)]
+pub struct Attrs {
+    /// File type and permission bits (`i_mode`).
+    pub mode: u16,
+    /// Owner, in the initial user namespace.
+    pub uid: u32,
+    /// Group, in the initial user namespace.
+    pub gid: u32,
+    /// Number of hard links.
+    pub nlink: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Allocated 512-byte sectors.
+    pub blocks: u64,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last modification of the data.
+    pub mtime: Timespec,
+    /// Last change of the inode.
+    pub ctime: Timespec,
+    /// Generation number.
+    pub generation: u32,
+    /// Device number of a device special file (`MKDEV` encoding: major << 20 | minor).
+    pub rdev: u32,
 }
 
 /// The result of [`SuperBlock::iget`].
@@ -203,32 +345,12 @@ impl<T: FileSystem> NewINode<T> {
     ///
     /// Fails with `EUCLEAN` for a device number that does not fit `dev_t`.
     pub fn init(self, params: INodeParams, data: T::INodeData) -> Result<ARef<INode<T>>> {
-        let (fmt, link, rdev) = match params.typ {
-            INodeType::Reg => (bindings::S_IFREG, None, 0),
-            INodeType::Dir => (bindings::S_IFDIR, None, 0),
-            INodeType::Lnk(mut target) => {
-                target.push(0, GFP_KERNEL)?;
-                (bindings::S_IFLNK, Some(target), 0)
-            }
-            INodeType::Chr(ma, mi) => (bindings::S_IFCHR, None, mkdev(ma, mi)?),
-            INodeType::Blk(ma, mi) => (bindings::S_IFBLK, None, mkdev(ma, mi)?),
-            INodeType::Fifo => (bindings::S_IFIFO, None, 0),
-            INodeType::Sock => (bindings::S_IFSOCK, None, 0),
-        };
-        let private = KBox::new(
-            Private::<T> {
-                data: ManuallyDrop::new(data),
-                link,
-            },
-            GFP_KERNEL,
-        )?;
-        let mode = fmt | (params.perm as u32 & 0o7777);
         let ptr = self.inode.as_ptr();
+        let (fmt, link, rdev) = kind(params.typ)?;
+        let mode = fmt | (params.perm as u32 & 0o7777);
         // SAFETY: The inode is new and locked (type invariant): it is already hashed, so others
         // can find it, but they wait for `I_NEW` to clear before looking at its fields. Fields
-        // are written through the raw pointer (no `&mut` to a structure others can see). The
-        // tables are static and `i_link` points into `Private`, freed in `free_inode` after an
-        // RCU grace period, like the inode itself.
+        // are written through the raw pointer (no `&mut` to a structure others can see).
         unsafe {
             (*ptr).i_mode = mode as _;
             bindings::i_uid_write(ptr, params.uid);
@@ -243,10 +365,69 @@ impl<T: FileSystem> NewINode<T> {
             (*ptr).i_ctime_sec = params.ctime.sec;
             (*ptr).i_ctime_nsec = params.ctime.nsec;
             (*ptr).i_generation = params.generation;
-            match fmt {
+        }
+        self.finish(link, rdev, data)
+    }
+
+    /// Fills a brand-new inode, made by [`SuperBlock::new_inode`] for an entry of directory
+    /// `dir`: owner and group as the VFS rules say (`inode_init_owner`: the caller's fsuid;
+    /// the directory's group if it is set-group-id, which new directories inherit), the
+    /// permission bits `perm`, one link (two for a directory: its entry and its `.`), size
+    /// zero, all times now.
+    pub fn init_new(
+        self,
+        dir: &INode<T>,
+        typ: INodeType,
+        perm: u16,
+        generation: u32,
+        data: T::INodeData,
+    ) -> Result<ARef<INode<T>>> {
+        let ptr = self.inode.as_ptr();
+        let (fmt, link, rdev) = kind(typ)?;
+        let mode = fmt | (perm as u32 & 0o7777);
+        // SAFETY: As in `init`; `dir` is a live directory of the same superblock, and our
+        // filesystems are not mounted with an idmap (no `FS_ALLOW_IDMAP`).
+        unsafe {
+            bindings::inode_init_owner(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                ptr,
+                dir.as_raw(),
+                mode as _,
+            );
+            bindings::set_nlink(ptr, if fmt == bindings::S_IFDIR { 2 } else { 1 });
+            (*ptr).i_size = 0;
+            (*ptr).i_blocks = 0;
+            bindings::simple_inode_init_ts(ptr);
+            (*ptr).i_generation = generation;
+        }
+        self.finish(link, rdev, data)
+    }
+
+    /// Sets the operation tables for the inode's mode, attaches the private data and unlocks
+    /// the inode.
+    fn finish(
+        self,
+        link: Option<KVec<u8>>,
+        rdev: u32,
+        data: T::INodeData,
+    ) -> Result<ARef<INode<T>>> {
+        let private = KBox::new(
+            Private::<T> {
+                data: ManuallyDrop::new(data),
+                link,
+            },
+            GFP_KERNEL,
+        )?;
+        let ptr = self.inode.as_ptr();
+        // SAFETY: As in `init`. The tables are static and `i_link` points into `Private`, freed
+        // in `free_inode` after an RCU grace period, like the inode itself.
+        unsafe {
+            let mode = (*ptr).i_mode as u32;
+            match mode & bindings::S_IFMT {
                 bindings::S_IFREG => {
                     (*ptr).i_op = &file::Tables::<T>::FILE_IOPS;
                     (*ptr).__bindgen_anon_3.i_fop = &file::Tables::<T>::FILE_FOPS;
+                    (*ptr).i_data.a_ops = &file::Tables::<T>::DAX_AOPS;
                     // File data lives in the device memory: no page cache, DAX mappings.
                     (*ptr).i_flags |= bindings::S_DAX;
                 }
@@ -267,11 +448,26 @@ impl<T: FileSystem> NewINode<T> {
             (*ptr).i_private = private.cast();
             bindings::unlock_new_inode(ptr);
         }
-        let ptr = self.inode.as_ptr();
         core::mem::forget(self);
         // SAFETY: Filled above; our reference is handed over.
         Ok(unsafe { INode::from_owned_raw(ptr) })
     }
+}
+
+/// The `S_IFMT` bits, symlink target (NUL-terminated) and device number of an inode type.
+fn kind(typ: INodeType) -> Result<(u32, Option<KVec<u8>>, u32)> {
+    Ok(match typ {
+        INodeType::Reg => (bindings::S_IFREG, None, 0),
+        INodeType::Dir => (bindings::S_IFDIR, None, 0),
+        INodeType::Lnk(mut target) => {
+            target.push(0, GFP_KERNEL)?;
+            (bindings::S_IFLNK, Some(target), 0)
+        }
+        INodeType::Chr(ma, mi) => (bindings::S_IFCHR, None, mkdev(ma, mi)?),
+        INodeType::Blk(ma, mi) => (bindings::S_IFBLK, None, mkdev(ma, mi)?),
+        INodeType::Fifo => (bindings::S_IFIFO, None, 0),
+        INodeType::Sock => (bindings::S_IFSOCK, None, 0),
+    })
 }
 
 impl<T: FileSystem> Drop for NewINode<T> {

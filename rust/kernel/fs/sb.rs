@@ -25,6 +25,42 @@ pub trait Operations {
     fn statfs(_sb: &SuperBlock<Self::FileSystem>) -> Result<Stat> {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Writes the inode's attributes ([`INode::attrs`]) and the filesystem's data for it to
+    /// the device. Called whenever the inode is marked dirty (`dirty_inode`: at once, from
+    /// the task that changed it, not later by writeback), except for time-only changes under
+    /// `lazytime`. Errors are the filesystem's to report: the VFS cannot act on them.
+    fn write_inode(_inode: &INode<Self::FileSystem>) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Frees an inode that has no links left, at its last reference (`evict_inode`): its
+    /// blocks and its inode number. The file's pages are already gone from the mapping.
+    fn delete_inode(_inode: &INode<Self::FileSystem>) {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes what the filesystem keeps in memory only (counters, state) to the device, as
+    /// `sync(2)` and `syncfs(2)` ask; `wait` is `true` on the second, waiting pass.
+    fn sync_fs(_sb: &SuperBlock<Self::FileSystem>, _wait: bool) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The last step of an unmount while the device is still open: every inode is gone.
+    fn put_super(_sb: &SuperBlock<Self::FileSystem>) {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A remount with `opts`, to read-only if `read_only` (else read-write), after the VFS
+    /// checked that it may (no file open for writing, for a read-only remount) and every
+    /// dirty inode was written. An error leaves the mount as it was.
+    fn remount(
+        _sb: &SuperBlock<Self::FileSystem>,
+        _opts: &<Self::FileSystem as FileSystem>::Options,
+        _read_only: bool,
+    ) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// What the filesystem tells the VFS about a new superblock.
@@ -33,6 +69,10 @@ pub struct SuperParams {
     pub magic: u32,
     /// The largest file size the filesystem supports.
     pub maxbytes: i64,
+    /// The earliest time stamp (seconds) the filesystem can store: the VFS clamps to it.
+    pub time_min: i64,
+    /// The latest time stamp (seconds) the filesystem can store.
+    pub time_max: i64,
 }
 
 /// `statfs(2)` figures.
@@ -62,10 +102,22 @@ pub struct Stat {
 pub struct NewSuperBlock<'a, T: FileSystem> {
     sb: *mut bindings::super_block,
     dax: &'a Dax,
+    opts: &'a T::Options,
     _p: PhantomData<T>,
 }
 
 impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
+    /// The mount options, as [`FileSystem::parse_option`] left them.
+    pub fn options(&self) -> &T::Options {
+        self.opts
+    }
+
+    /// Whether the mount is read-only (`-o ro`).
+    pub fn read_only(&self) -> bool {
+        // SAFETY: `s_flags` is set before `fill_super` is called and not changed during it.
+        unsafe { (*self.sb).s_flags & bindings::SB_RDONLY as usize != 0 }
+    }
+
     /// The block device's DAX device, to read metadata from.
     pub fn dax(&self) -> &Dax {
         self.dax
@@ -133,6 +185,47 @@ impl<T: FileSystem> SuperBlock<T> {
         unsafe { CStr::from_char_ptr((*self.as_raw()).s_id.as_ptr()) }
     }
 
+    /// Whether the filesystem is mounted read-only now.
+    pub fn is_read_only(&self) -> bool {
+        // SAFETY: The superblock is valid; `s_flags` is read without a lock by C too.
+        unsafe { core::ptr::read_volatile(&(*self.as_raw()).s_flags) & bindings::SB_RDONLY as usize != 0 }
+    }
+
+    /// Makes the mount read-only from now on, as ext2 does for `errors=remount-ro` when it
+    /// finds corruption (writers already past their checks finish).
+    pub fn force_read_only(&self) {
+        // SAFETY: The superblock is valid; this is what `ext2_error()` does to `s_flags`.
+        unsafe { (*self.as_raw()).s_flags |= bindings::SB_RDONLY as usize };
+    }
+
+    /// A new inode numbered `ino`, locked, to fill with [`NewINode::init_new`] (or
+    /// [`NewINode::init`]). The filesystem has already reserved the number on disk.
+    ///
+    /// Fails with `EUCLEAN` (and a log line) if an inode with that number is in use: the
+    /// filesystem's record of free inode numbers is wrong.
+    pub fn new_inode(&self, ino: u64) -> Result<NewINode<T>> {
+        // SAFETY: The superblock is mounted; `new_inode` returns a referenced inode or null.
+        let inode = unsafe { bindings::new_inode(self.as_raw()) };
+        if inode.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `inode` is ours alone until hashed by `insert_inode_locked`.
+        unsafe { (*inode).i_ino = ino as _ };
+        // SAFETY: As above; `insert_inode_locked` sets `I_NEW` and hashes it, or fails without.
+        if unsafe { bindings::insert_inode_locked(inode) } < 0 {
+            super::log_err::<T>(format_args!(
+                "{}: corrupt: free inode {} is in use\n",
+                self.id(),
+                ino
+            ));
+            // SAFETY: Not hashed, not filled (`i_private` null): `iput` just frees it.
+            unsafe { bindings::iput(inode) };
+            return Err(EUCLEAN);
+        }
+        // SAFETY: A new, locked inode of this superblock whose reference we own.
+        Ok(unsafe { NewINode::from_raw(inode) })
+    }
+
     /// Looks inode `ino` up in the inode cache: an inode already in use, or a new one that the
     /// caller fills from disk ([`NewINode::init`]).
     pub fn iget(&self, ino: u64) -> Result<INodeLookup<T>> {
@@ -159,7 +252,7 @@ pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
     const CONTEXT_OPS: bindings::fs_context_operations = bindings::fs_context_operations {
-        free: None,
+        free: Some(Self::free_fc),
         dup: None,
         parse_param: Some(Self::parse_param),
         parse_monolithic: None,
@@ -169,6 +262,17 @@ impl<T: FileSystem> Tables<T> {
 
     const SUPER_OPS: bindings::super_operations = bindings::super_operations {
         statfs: if <T::Super as Operations>::HAS_STATFS { Some(Self::statfs) } else { None },
+        dirty_inode: if <T::Super as Operations>::HAS_WRITE_INODE {
+            Some(Self::dirty_inode)
+        } else {
+            None
+        },
+        evict_inode: if <T::Super as Operations>::HAS_DELETE_INODE {
+            Some(Self::evict_inode)
+        } else {
+            None
+        },
+        sync_fs: if <T::Super as Operations>::HAS_SYNC_FS { Some(Self::sync_fs) } else { None },
         destroy_inode: Some(inode::Tables::<T>::destroy_inode),
         free_inode: Some(inode::Tables::<T>::free_inode),
         put_super: Some(Self::put_super),
@@ -179,13 +283,44 @@ impl<T: FileSystem> Tables<T> {
     };
 
     pub(crate) unsafe extern "C" fn init_fs_context(fc: *mut bindings::fs_context) -> i32 {
-        // SAFETY: The VFS passes a valid context being set up for this filesystem type.
-        unsafe { (*fc).ops = &Self::CONTEXT_OPS };
+        let Ok(opts) = KBox::new(T::Options::default(), GFP_KERNEL) else {
+            return ENOMEM.to_errno();
+        };
+        // SAFETY: The VFS passes a valid context being set up for this filesystem type; it
+        // calls `free_fc` (which frees `fs_private`) when it is done with the context, whether
+        // or not this succeeds.
+        unsafe {
+            (*fc).fs_private = KBox::into_raw(opts).cast();
+            (*fc).ops = &Self::CONTEXT_OPS;
+        }
         0
     }
 
+    /// The options of a context set up by `init_fs_context`.
+    ///
+    /// # Safety
+    ///
+    /// `fc` must be a context of this filesystem type, in a callback of its operations.
+    unsafe fn options<'a>(fc: *mut bindings::fs_context) -> &'a mut T::Options {
+        // SAFETY: `fs_private` is the `KBox<T::Options>` of `init_fs_context`, used by one
+        // callback at a time (the VFS serialises them on a context).
+        unsafe { &mut *(*fc).fs_private.cast::<T::Options>() }
+    }
+
+    unsafe extern "C" fn free_fc(fc: *mut bindings::fs_context) {
+        // SAFETY: The VFS passes the context when it is done with it; `fs_private` is null
+        // (if `init_fs_context` failed) or ours.
+        unsafe {
+            let p = (*fc).fs_private;
+            if !p.is_null() {
+                (*fc).fs_private = core::ptr::null_mut();
+                drop(KBox::from_raw(p.cast::<T::Options>()));
+            }
+        }
+    }
+
     unsafe extern "C" fn parse_param(
-        _fc: *mut bindings::fs_context,
+        fc: *mut bindings::fs_context,
         param: *mut bindings::fs_parameter,
     ) -> i32 {
         // SAFETY: The VFS passes a valid parameter with a NUL-terminated key.
@@ -198,7 +333,9 @@ impl<T: FileSystem> Tables<T> {
                 None
             }
         };
-        match T::parse_option(key.as_bytes(), value) {
+        // SAFETY: A callback of our context.
+        let opts = unsafe { Self::options(fc) };
+        match T::parse_option(opts, key.as_bytes(), value) {
             Ok(true) => 0,
             // Not ours: the VFS handles `source` and refuses the rest ("Unknown parameter").
             Ok(false) => -(bindings::ENOPARAM as i32),
@@ -216,8 +353,12 @@ impl<T: FileSystem> Tables<T> {
 
     unsafe extern "C" fn reconfigure(fc: *mut bindings::fs_context) -> i32 {
         // SAFETY: The VFS passes a valid context for a remount of a superblock of ours.
-        let (flags, sb) = unsafe { ((*fc).sb_flags, (*(*fc).root).d_sb) };
-        if T::READ_ONLY && flags & bindings::SB_RDONLY as u32 == 0 {
+        let (flags, mask, sb) = unsafe { ((*fc).sb_flags, (*fc).sb_flags_mask, (*(*fc).root).d_sb) };
+        let rdonly = bindings::SB_RDONLY as u32;
+        // Without `ro` or `rw` in the options, the mount stays as it is.
+        // SAFETY: `sb` is valid.
+        let flags = if mask & rdonly != 0 { flags } else { unsafe { (*sb).s_flags as u32 } };
+        if T::READ_ONLY && flags & rdonly == 0 {
             // SAFETY: `sb` is a mounted superblock of `T`.
             let id = unsafe { SuperBlock::<T>::from_raw(sb) }.id();
             super::log_err::<T>(format_args!(
@@ -226,13 +367,23 @@ impl<T: FileSystem> Tables<T> {
             ));
             return EINVAL.to_errno();
         }
-        // SAFETY: `sb` is valid; a read-only filesystem has nothing to write back.
-        unsafe { bindings::sync_filesystem(sb) }
+        // SAFETY: `sb` is valid and mounted.
+        let ret = unsafe { bindings::sync_filesystem(sb) };
+        if ret != 0 || !<T::Super as Operations>::HAS_REMOUNT {
+            return ret;
+        }
+        // SAFETY: `sb` is a mounted superblock of `T`; a callback of our context.
+        let (sbt, opts) = unsafe { (SuperBlock::<T>::from_raw(sb), Self::options(fc)) };
+        match <T::Super as Operations>::remount(sbt, opts, flags & bindings::SB_RDONLY as u32 != 0)
+        {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
     }
 
     unsafe extern "C" fn fill_super(
         sb: *mut bindings::super_block,
-        _fc: *mut bindings::fs_context,
+        fc: *mut bindings::fs_context,
     ) -> i32 {
         from_result(|| {
             // The superblock is already on the filesystem type's list, where others (`sync`,
@@ -267,6 +418,8 @@ impl<T: FileSystem> Tables<T> {
             let new = NewSuperBlock::<T> {
                 sb,
                 dax: &dax,
+                // SAFETY: `get_tree_bdev` calls us from our context's `get_tree`.
+                opts: unsafe { Self::options(fc) },
                 _p: PhantomData,
             };
             let (data, params) = T::fill_super(&new)?;
@@ -277,6 +430,8 @@ impl<T: FileSystem> Tables<T> {
             unsafe {
                 (*sb).s_magic = params.magic as _;
                 (*sb).s_maxbytes = params.maxbytes;
+                (*sb).s_time_min = params.time_min;
+                (*sb).s_time_max = params.time_max;
                 (*sb).s_op = &Self::SUPER_OPS;
                 (*sb).s_time_gran = 1;
                 (*sb).s_fs_info = KBox::into_raw(info).cast();
@@ -323,9 +478,57 @@ impl<T: FileSystem> Tables<T> {
     /// callbacks that free inode memory may still run, and they do not use the `SbInfo`. The
     /// DAX device is released here, as ext2 does, while the block device is still open.
     unsafe extern "C" fn put_super(sb: *mut bindings::super_block) {
+        if <T::Super as Operations>::HAS_PUT_SUPER {
+            // SAFETY: A mounted superblock of ours (it has a root, so `fill_super` succeeded).
+            <T::Super as Operations>::put_super(unsafe { SuperBlock::<T>::from_raw(sb) });
+        }
         // SAFETY: Called by `generic_shutdown_super` after `evict_inodes`: no inode or file
         // operation of this superblock can run any more.
         unsafe { Self::free_info(sb) };
+    }
+
+    /// `super_operations.dirty_inode`: writes the inode at once.
+    unsafe extern "C" fn dirty_inode(inode: *mut bindings::inode, flags: i32) {
+        // Only the times changed, under `lazytime`: they are written with the next change.
+        if flags as u32 & (bindings::I_DIRTY_SYNC | bindings::I_DIRTY_DATASYNC) == 0 {
+            return;
+        }
+        // SAFETY: The VFS passes a live inode of ours. One that was never filled (a failed
+        // `iget`, `i_private` null) has nothing to write.
+        unsafe {
+            if (*inode).i_private.is_null() || bindings::is_bad_inode(inode) {
+                return;
+            }
+            let _ = <T::Super as Operations>::write_inode(INode::<T>::from_raw(inode));
+        }
+    }
+
+    /// `super_operations.evict_inode`: frees an unlinked inode at its last reference.
+    unsafe extern "C" fn evict_inode(inode: *mut bindings::inode) {
+        // SAFETY: The VFS passes an inode of ours being evicted: no one else uses it. It is
+        // filled unless `i_private` is null; a bad inode is not freed (its data may be wrong).
+        unsafe {
+            bindings::truncate_inode_pages_final(&mut (*inode).i_data);
+            let delete = !(*inode).i_private.is_null()
+                && (*inode).__bindgen_anon_1.i_nlink == 0
+                && !bindings::is_bad_inode(inode);
+            if delete {
+                let sb = (*inode).i_sb;
+                bindings::sb_start_intwrite(sb);
+                <T::Super as Operations>::delete_inode(INode::<T>::from_raw(inode));
+                bindings::sb_end_intwrite(sb);
+            }
+            bindings::clear_inode(inode);
+        }
+    }
+
+    unsafe extern "C" fn sync_fs(sb: *mut bindings::super_block, wait: i32) -> i32 {
+        // SAFETY: The VFS passes a mounted superblock of ours.
+        let sbt = unsafe { SuperBlock::<T>::from_raw(sb) };
+        match <T::Super as Operations>::sync_fs(sbt, wait != 0) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
     }
 
     pub(crate) unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
