@@ -11,9 +11,11 @@
 
 use crate::{
     claims::{ClaimMap, Conflict, Owner},
-    corrupt, ondisk, BlockBuf, INode, SuperBlock,
+    corrupt,
+    inode::InodeState,
+    ondisk, BlockBuf, INode, SuperBlock,
 };
-use kernel::{fs, prelude::*};
+use kernel::{fs, prelude::*, xip_util};
 
 const BS: u64 = ondisk::BLOCK_SIZE as u64;
 
@@ -151,6 +153,7 @@ pub(crate) fn report(sb: &SuperBlock, ino: u32, e: WalkError) -> Error {
                     ino
                 ),
             }
+            crate::sb::on_corruption(sb);
             EUCLEAN
         }
     }
@@ -179,14 +182,31 @@ pub(crate) fn first_block(sb: &SuperBlock, ino: u32, raw: &ondisk::Inode) -> Res
     }
 }
 
-/// The extent of a regular file containing byte `pos`, for `iomap_begin`.
-pub(crate) fn map(inode: &INode, pos: u64, len: u64) -> Result<fs::Extent> {
+/// The extent of a regular file (or directory, or symlink) containing byte `pos`, for
+/// `iomap_begin`: for a write (`flags.write()`, not `flags.zero()`), holes in it are
+/// allocated first ([`map_for_write`]).
+pub(crate) fn map(inode: &INode, pos: u64, len: u64, flags: fs::IomapFlags) -> Result<fs::Extent> {
     let sb = inode.super_block();
-    let raw = &inode.data().raw;
     let lblk = pos / BS;
     let end = pos.saturating_add(len.max(1)).div_ceil(BS);
-    let want = u32::try_from(end - lblk).unwrap_or(MAX_RUN);
-    let (first, n) = lookup_run(sb, inode.ino() as u32, raw, lblk, want)?;
+    let want = u32::try_from(end - lblk).unwrap_or(MAX_RUN).min(MAX_RUN);
+    if flags.write() && !flags.zero() {
+        let pmd = u64::from(crate::alloc::PMD_BLOCKS);
+        // A file reaching its second 2 MiB through write(2) (so without the invalidate lock,
+        // which a fault holds) gets its first 2 MiB moved to an aligned run.
+        if lblk == pmd && !flags.fault() && !flags.nowait() && !inode.is_dir() {
+            align_head(inode)?;
+        }
+        let (first, n, new) = map_for_write(inode, lblk, want, flags.nowait())?;
+        let addr = u64::from(first) * BS;
+        return Ok(fs::Extent {
+            offset: lblk * BS,
+            length: u64::from(n) * BS,
+            kind: if new { fs::ExtentKind::New(addr) } else { fs::ExtentKind::Mapped(addr) },
+        });
+    }
+    let raw = inode.data().snapshot();
+    let (first, n) = lookup_run(sb, inode.ino() as u32, &raw, lblk, want)?;
     Ok(fs::Extent {
         offset: lblk * BS,
         length: n as u64 * BS,
@@ -195,4 +215,390 @@ pub(crate) fn map(inode: &INode, pos: u64, len: u64) -> Result<fs::Extent> {
             None => fs::ExtentKind::Hole,
         },
     })
+}
+
+/// Where a block map entry is: a slot of `i_block` (in the locked inode state) or an entry
+/// of an indirect block in device memory.
+#[derive(Clone, Copy)]
+enum Slot {
+    Inode(usize),
+    Block(u32, u32),
+}
+
+fn set_slot(sb: &SuperBlock, st: &mut InodeState, slot: Slot, value: u32) -> Result {
+    match slot {
+        Slot::Inode(i) => {
+            *st.raw.block.get_mut(i).ok_or(EIO)? = value;
+            Ok(())
+        }
+        Slot::Block(blk, i) => sb
+            .dax()
+            .write(u64::from(blk) * BS + u64::from(i) * 4, &value.to_le_bytes()),
+    }
+}
+
+/// Maps logical block `lblk` of `inode` for a write of up to `want` blocks: the run already
+/// there, or a new run allocated in the hole (with the indirect blocks on its way), zeroed
+/// before it is linked. Returns `(first device block, blocks, newly allocated)`.
+pub(crate) fn map_for_write(inode: &INode, lblk: u64, want: u32, nowait: bool) -> Result<(u32, u32, bool)> {
+    let sb = inode.super_block();
+    let d = sb.data();
+    let ino = inode.ino() as u32;
+    if lblk >= ondisk::MAX_MAPPED_BLOCKS {
+        return Err(EFBIG);
+    }
+    let mut st = inode.data().lock();
+    let mut buf = BlockBuf::new()?;
+    let (first, n) = walk(sb.dax(), &d.sb, &d.claims, ino, &st.raw, lblk, want, &mut buf.0)
+        .map_err(|e| report(sb, ino, e))?;
+    if let Some(b) = first {
+        return Ok((b, n, false));
+    }
+    if nowait {
+        return Err(EAGAIN);
+    }
+    let (b, got) = alloc_run(inode, &mut st, lblk, n, want)?;
+    Ok((b, got, true))
+}
+
+/// Moves the first 2 MiB of regular file `inode` to a 2 MiB aligned run of blocks when they
+/// are contiguous but not aligned and the file does not go further yet (it is about to grow
+/// past 2 MiB), so that files written a little at a time start aligned too. Does nothing
+/// when no aligned run of 2 MiB is free.
+///
+/// The range is unmapped and the invalidate lock held while the blocks move, so no fault
+/// maps either copy meanwhile; `read(2)` and `write(2)` are kept out by the inode lock, which
+/// the caller (a write) holds.
+fn align_head(inode: &INode) -> Result {
+    let sb = inode.super_block();
+    let d = sb.data();
+    let ino = inode.ino() as u32;
+    let pmd = crate::alloc::PMD_BLOCKS;
+    inode.with_range_unmapped(0, u64::from(pmd) * BS, || -> Result {
+        let mut st = inode.data().lock();
+        if st.raw.mode & ondisk::S_IFMT != 0o100000 {
+            return Ok(());
+        }
+        let mut buf = BlockBuf::new()?;
+        let mut look = |lblk: u64, max: u32| {
+            walk(sb.dax(), &d.sb, &d.claims, ino, &st.raw, lblk, max, &mut buf.0)
+                .map_err(|e| report(sb, ino, e))
+        };
+        // Where each of the first 2 MiB is now: all mapped, and not already one aligned run.
+        let mut old = KVec::with_capacity(pmd as usize, GFP_KERNEL)?;
+        let mut at = 0u64;
+        while at < u64::from(pmd) {
+            match look(at, pmd - at as u32)? {
+                (Some(b), m) => {
+                    for i in 0..m {
+                        old.push(b + i, GFP_KERNEL)?;
+                    }
+                    at += u64::from(m);
+                }
+                (None, _) => return Ok(()),
+            }
+        }
+        let aligned_run = old[0] % pmd == 0 && old.iter().enumerate().all(|(i, &b)| b == old[0] + i as u32);
+        if aligned_run || look(u64::from(pmd), 1)?.0.is_some() {
+            return Ok(());
+        }
+        let (new, got) = match crate::balloc::alloc_blocks(sb, 0, pmd, true) {
+            Ok(r) => r,
+            Err(e) if e == ENOSPC => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if got < pmd || new % pmd != 0 {
+            crate::balloc::free_blocks(sb, ino, new, got)?;
+            return Ok(());
+        }
+        for i in 0..pmd {
+            if let Err(c) = d.claims.claim(new + i, Owner::Data { ino, lblk: i }) {
+                for j in 0..i {
+                    let _ = d.claims.release(new + j, Owner::Data { ino, lblk: j });
+                }
+                let _ = crate::balloc::free_blocks(sb, ino, new, pmd);
+                return Err(report(sb, ino, WalkError::Claimed(c)));
+            }
+        }
+        for (i, &b) in old.iter().enumerate() {
+            buf.read(sb.dax(), b)?;
+            sb.dax().write(u64::from(new + i as u32) * BS, &buf.0)?;
+        }
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+        // Relink: the direct blocks, then the single indirect block's entries.
+        for i in 0..ondisk::NDIR_BLOCKS {
+            st.raw.block[i] = new + i as u32;
+        }
+        let ind = st.raw.block[ondisk::IND_BLOCK];
+        let rest = pmd - ondisk::NDIR_BLOCKS as u32;
+        let mut entries = KVec::with_capacity(rest as usize * 4, GFP_KERNEL)?;
+        for i in 0..rest {
+            entries.extend_from_slice(&(new + ondisk::NDIR_BLOCKS as u32 + i).to_le_bytes(), GFP_KERNEL)?;
+        }
+        sb.dax().write(u64::from(ind) * BS, &entries)?;
+        crate::inode::store(inode, &mut st)?;
+        // The old blocks go, in runs.
+        let mut runs = Freer::new(inode);
+        for (i, &b) in old.iter().enumerate() {
+            runs.add(b, Owner::Data { ino, lblk: i as u32 })?;
+        }
+        runs.flush()?;
+        st.goal = new + pmd;
+        Ok(())
+    })
+}
+
+/// Allocates a run of up to `n` blocks for the hole at `lblk` (and the indirect blocks on the
+/// way), zeroes and links it; the caller holds the inode's lock (`st`).
+fn alloc_run(inode: &INode, st: &mut InodeState, lblk: u64, n: u32, want: u32) -> Result<(u32, u32)> {
+    let sb = inode.super_block();
+    let d = sb.data();
+    let s = &d.sb;
+    let ino = inode.ino() as u32;
+    let bad = |c| corrupt(sb, u64::from(ino), c);
+    let path = ondisk::BlockPath::new(lblk).map_err(bad)?;
+    let idx = path.indices();
+    let idx = idx.as_slice();
+    let depth = path.depth();
+    let mut goal = if st.goal != 0 { st.goal } else { crate::balloc::inode_goal(s, ino) };
+    // The indirect blocks down to the leaf table, allocated where missing.
+    let mut leaf = None;
+    if depth > 0 {
+        let mut parent = Slot::Inode(idx[0] as usize);
+        let mut blk = st.raw.block[idx[0] as usize];
+        for level in 1..=depth {
+            if blk == 0 {
+                let (nb, _) = crate::balloc::alloc_blocks(sb, goal, 1, false)?;
+                let id = path.indirect_id(level).ok_or(EIO)?;
+                if let Err(c) = d.claims.claim(nb, Owner::Indirect { ino, id }) {
+                    return Err(report(sb, ino, WalkError::Claimed(c)));
+                }
+                sb.dax().zero(u64::from(nb) * BS, BS)?;
+                core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+                set_slot(sb, st, parent, nb)?;
+                inode.add_bytes(BS);
+                goal = nb + 1;
+                blk = nb;
+            } else {
+                s.check_block_nr(blk).map_err(bad)?;
+            }
+            if level == depth {
+                leaf = Some(blk);
+                break;
+            }
+            let mut e = [0u8; 4];
+            sb.dax().read(u64::from(blk) * BS + u64::from(idx[level]) * 4, &mut e)?;
+            parent = Slot::Block(blk, idx[level]);
+            blk = u32::from_le_bytes(e);
+        }
+    }
+    let count = n.min(path.leaf_remaining()).max(1);
+    let pmd = crate::alloc::PMD_BLOCKS as u64;
+    // A goal that is aligned itself (the block after a file's aligned first 2 MiB) gives
+    // both contiguity and alignment when free.
+    let aligned = lblk % pmd == 0 && (u64::from(want) >= pmd || lblk >= pmd) && u64::from(goal) % pmd != 0;
+    let (first, mut got) = crate::balloc::alloc_blocks(sb, goal, count, aligned)?;
+    for i in 0..got {
+        let owner = Owner::Data { ino, lblk: (lblk + u64::from(i)) as u32 };
+        if let Err(c) = d.claims.claim(first + i, owner) {
+            // The bitmap called free a block that is something else: keep it marked used,
+            // give back the rest.
+            if i + 1 < got {
+                let _ = crate::balloc::free_blocks(sb, ino, first + i + 1, got - i - 1);
+            }
+            for j in 0..i {
+                let _ = d.claims.release(first + j, Owner::Data { ino, lblk: (lblk + u64::from(j)) as u32 });
+            }
+            if i > 0 {
+                let _ = crate::balloc::free_blocks(sb, ino, first, i);
+            }
+            return Err(report(sb, ino, WalkError::Claimed(c)));
+        }
+    }
+    got = got.max(1);
+    sb.dax().zero(u64::from(first) * BS, u64::from(got) * BS)?;
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    match leaf {
+        None => {
+            for i in 0..got {
+                set_slot(sb, st, Slot::Inode(idx[0] as usize + i as usize), first + i)?;
+            }
+        }
+        Some(tbl) => {
+            let mut entries = KVec::with_capacity(got as usize * 4, GFP_KERNEL)?;
+            for i in 0..got {
+                entries.extend_from_slice(&(first + i).to_le_bytes(), GFP_KERNEL)?;
+            }
+            sb.dax().write(u64::from(tbl) * BS + u64::from(idx[depth]) * 4, &entries)?;
+        }
+    }
+    st.goal = first + got;
+    inode.add_bytes(u64::from(got) * BS);
+    if (lblk + u64::from(got)) * BS > inode.size() {
+        st.past_eof = true;
+    }
+    crate::inode::store(inode, st)?;
+    Ok((first, got))
+}
+
+/// Blocks to free, gathered into runs of consecutive device blocks.
+struct Freer<'a> {
+    inode: &'a INode,
+    run: Option<(u32, u32)>,
+    freed: u64,
+}
+
+impl<'a> Freer<'a> {
+    fn new(inode: &'a INode) -> Self {
+        Self { inode, run: None, freed: 0 }
+    }
+
+    /// Frees data block `blk`, file block `lblk`, or (with `id`) indirect block `blk`.
+    fn add(&mut self, blk: u32, owner: Owner) -> Result {
+        let sb = self.inode.super_block();
+        let ino = self.inode.ino() as u32;
+        if sb.data().sb.check_block_nr(blk).ok().flatten().is_none() {
+            return Err(corrupt(sb, u64::from(ino), ondisk::Corrupt::new("freeing a block out of range")));
+        }
+        if let Err(c) = sb.data().claims.release(blk, owner) {
+            // Another's block: leave it alone.
+            report(sb, ino, WalkError::Claimed(c));
+            return Ok(());
+        }
+        self.freed += 1;
+        match self.run {
+            Some((f, n)) if f + n == blk => self.run = Some((f, n + 1)),
+            _ => {
+                self.flush()?;
+                self.run = Some((blk, 1));
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result {
+        if let Some((f, n)) = self.run.take() {
+            crate::balloc::free_blocks(self.inode.super_block(), self.inode.ino() as u32, f, n)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result {
+        self.flush()?;
+        self.inode.sub_bytes(self.freed * BS);
+        Ok(())
+    }
+}
+
+/// Entries per indirect block.
+const APB: u64 = ondisk::ADDR_PER_BLOCK as u64;
+
+/// Frees, in the tree of indirect block `blk` (at `level` of its paths, with `depth` levels of
+/// indirect blocks from it down to the data, its first file block `base`), every block that
+/// maps file blocks from `from` on. Entries are cleared (and written) before the blocks they
+/// pointed to are freed. Returns whether the whole tree is now empty (`blk` itself is then
+/// the caller's to unlink and free).
+fn free_tree(f: &mut Freer<'_>, blk: u32, level: usize, depth: u32, base: u64, from: u64) -> Result<bool> {
+    let inode = f.inode;
+    let sb = inode.super_block();
+    let ino = inode.ino() as u32;
+    let span = APB.pow(depth - 1);
+    if sb.data().sb.check_block_nr(blk).ok().flatten().is_none() {
+        return Err(corrupt(sb, u64::from(ino), ondisk::Corrupt::new("indirect block out of range")));
+    }
+    let mut buf = BlockBuf::new()?;
+    buf.read(sb.dax(), blk)?;
+    let mut copy = BlockBuf::new()?;
+    copy.0.copy_from_slice(&buf.0);
+    let old = &copy.0;
+    let mut changed = false;
+    let mut children = KVec::new();
+    for i in 0..ondisk::ADDR_PER_BLOCK {
+        let cb = base + u64::from(i) * span;
+        if cb + span <= from {
+            continue;
+        }
+        let e = ondisk::indirect_entry(old, i).map_err(|c| corrupt(sb, u64::from(ino), c))?;
+        if e == 0 {
+            continue;
+        }
+        if depth == 1 {
+            ondisk::put_le32(&mut buf.0, i as usize * 4, 0).map_err(|c| corrupt(sb, u64::from(ino), c))?;
+            children.push((e, cb, true), GFP_KERNEL)?;
+            changed = true;
+        } else if free_tree(f, e, level + 1, depth - 1, cb, from)? {
+            ondisk::put_le32(&mut buf.0, i as usize * 4, 0).map_err(|c| corrupt(sb, u64::from(ino), c))?;
+            children.push((e, cb, false), GFP_KERNEL)?;
+            changed = true;
+        }
+    }
+    if changed {
+        sb.dax().write(u64::from(blk) * BS, &buf.0)?;
+    }
+    for &(e, cb, data) in children.iter() {
+        let owner = if data {
+            Owner::Data { ino, lblk: cb as u32 }
+        } else {
+            let id = ondisk::BlockPath::new(cb)
+                .ok()
+                .and_then(|p| p.indirect_id(level + 1))
+                .ok_or(EIO)?;
+            Owner::Indirect { ino, id }
+        };
+        f.add(e, owner)?;
+    }
+    xip_util::cond_resched();
+    Ok(from <= base)
+}
+
+/// Frees every block of `inode` that maps file blocks from `from` on (all of them for 0),
+/// indirect blocks that map nothing any more included; the caller holds the inode's lock
+/// (`st`), and nothing can reach those file blocks any more (their pages are unmapped).
+pub(crate) fn free_from(inode: &INode, st: &mut InodeState, from: u64) -> Result {
+    let mut f = Freer::new(inode);
+    let ino = inode.ino() as u32;
+    let mut data = KVec::new();
+    let mut changed = false;
+    for i in 0..ondisk::NDIR_BLOCKS {
+        if (i as u64) >= from && st.raw.block[i] != 0 {
+            data.push((st.raw.block[i], i as u32), GFP_KERNEL)?;
+            st.raw.block[i] = 0;
+            changed = true;
+        }
+    }
+    if changed {
+        crate::inode::store(inode, st)?;
+    }
+    for &(b, l) in data.iter() {
+        f.add(b, Owner::Data { ino, lblk: l })?;
+    }
+    let roots = [
+        (ondisk::IND_BLOCK, 1u32, ondisk::NDIR_BLOCKS as u64),
+        (ondisk::DIND_BLOCK, 2, ondisk::NDIR_BLOCKS as u64 + APB),
+        (ondisk::TIND_BLOCK, 3, ondisk::NDIR_BLOCKS as u64 + APB + APB * APB),
+    ];
+    for (slot, depth, base) in roots {
+        let blk = st.raw.block[slot];
+        if blk == 0 || base + APB.pow(depth) <= from {
+            continue;
+        }
+        if free_tree(&mut f, blk, 1, depth, base, from)? {
+            st.raw.block[slot] = 0;
+            crate::inode::store(inode, st)?;
+            let id = ondisk::BlockPath::new(base).ok().and_then(|p| p.indirect_id(1)).ok_or(EIO)?;
+            f.add(blk, Owner::Indirect { ino, id })?;
+        }
+    }
+    f.finish()?;
+    st.past_eof = false;
+    if st.goal != 0 {
+        st.goal = 0;
+    }
+    crate::inode::store(inode, st)
+}
+
+/// `truncate`: frees the blocks of `inode` past byte `size`.
+pub(crate) fn truncate(inode: &INode, size: u64) -> Result {
+    let mut st = inode.data().lock();
+    free_from(inode, &mut st, size.div_ceil(BS))
 }

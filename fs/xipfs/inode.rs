@@ -1,17 +1,149 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Reading inodes from the inode tables.
+//! Inodes: reading them from the inode tables, writing them back, freeing them.
+//!
+//! The VFS inode holds the attributes (mode, owner, size, times, links); xipfs keeps the
+//! rest of the on-disk inode (block map, flags) in [`InodeState`], under a per-inode mutex
+//! that also serialises changes to the block map ([`crate::blockmap`]). An inode is written
+//! to the inode table in device memory whenever it changes ([`store`]): there is no inode
+//! writeback.
 
-use crate::{blockmap, corrupt, ondisk, BlockBuf, SuperBlock, INode};
+use crate::{balloc, blockmap, corrupt, ondisk, BlockBuf, SuperBlock, INode};
 use kernel::{
     fs::{INodeLookup, INodeParams, INodeType, Timespec},
+    new_mutex,
     prelude::*,
+    sync::{lock::{mutex::MutexBackend, Guard}, Mutex},
     types::ARef,
+    xip_util,
 };
 
-/// What xipfs keeps of an inode: its checked on-disk copy (block map, flags).
-pub(crate) struct InodeData {
+/// What xipfs keeps of an inode besides the VFS's attributes.
+pub(crate) struct InodeState {
+    /// The on-disk inode as last written or read; its block map and flags are current, its
+    /// attributes are taken from the VFS inode when it is written.
     pub(crate) raw: ondisk::Inode,
+    /// The device block after the last one allocated to the file: where the next goes.
+    pub(crate) goal: u32,
+    /// Blocks may be allocated past the end of the file.
+    pub(crate) past_eof: bool,
+    /// A new inode not written yet: its slot in the table is cleared when it is.
+    pub(crate) fresh: bool,
+}
+
+/// What xipfs keeps of an inode.
+pub(crate) struct InodeData {
+    state: Pin<KBox<Mutex<InodeState>>>,
+}
+
+impl InodeData {
+    pub(crate) fn new(raw: ondisk::Inode, fresh: bool) -> Result<Self> {
+        let st = InodeState { raw, goal: 0, past_eof: false, fresh };
+        Ok(Self {
+            state: KBox::pin_init(new_mutex!(st, "xipfs_inode"), GFP_KERNEL)?,
+        })
+    }
+
+    /// Locks the inode's state (block map).
+    pub(crate) fn lock(&self) -> Guard<'_, InodeState, MutexBackend> {
+        self.state.lock()
+    }
+
+    /// A copy of the on-disk inode (for walks that must not hold the lock: blocks are only
+    /// added to a map while others may walk it, never removed).
+    pub(crate) fn snapshot(&self) -> ondisk::Inode {
+        self.state.lock().raw.clone()
+    }
+}
+
+fn ts(t: Timespec) -> ondisk::Timestamp {
+    ondisk::Timestamp { sec: t.sec, nsec: t.nsec }
+}
+
+/// Writes inode `inode` to its inode table: the VFS attributes merged into `st.raw` (which
+/// is updated), under the inode's lock (`st`).
+pub(crate) fn store(inode: &INode, st: &mut InodeState) -> Result {
+    let sb = inode.super_block();
+    let d = sb.data();
+    let ino = inode.ino() as u32;
+    let a = inode.attrs();
+    let raw = &mut st.raw;
+    raw.mode = a.mode;
+    raw.uid = a.uid;
+    raw.gid = a.gid;
+    raw.links_count = a.nlink.min(u32::from(u16::MAX)) as u16;
+    raw.size = a.size;
+    raw.blocks = a.blocks.min(u64::from(u32::MAX)) as u32;
+    raw.atime = ts(a.atime);
+    raw.mtime = ts(a.mtime);
+    raw.ctime = ts(a.ctime);
+    raw.generation = a.generation;
+    if raw.mode & ondisk::S_IFMT == 0o100000 && raw.size > i32::MAX as u64 {
+        let old = d.ro_compat.fetch_or(ondisk::RO_COMPAT_LARGE_FILE, core::sync::atomic::Ordering::Relaxed);
+        if old & ondisk::RO_COMPAT_LARGE_FILE == 0 {
+            crate::sb::write_super(sb.dax(), d, crate::sb::SuperUpdate::Sync)?;
+        }
+    }
+    let fresh = core::mem::replace(&mut st.fresh, false);
+    write_raw(sb, ino, &st.raw, fresh)
+}
+
+/// Writes the on-disk inode `raw` of inode `ino` to its slot in the inode table.
+/// With `fresh`, the slot is cleared first (a new inode: nothing of the slot's last user
+/// stays).
+pub(crate) fn write_raw(sb: &SuperBlock, ino: u32, raw: &ondisk::Inode, fresh: bool) -> Result {
+    let s = &sb.data().sb;
+    let bad = |c| corrupt(sb, ino as u64, c);
+    let loc = s.locate_inode(ino).map_err(bad)?;
+    let gd = crate::sb::group_desc(sb, ino, loc.group)?;
+    let blk = loc.block(&gd).map_err(bad)?;
+    let at = u64::from(blk) * ondisk::BLOCK_SIZE as u64 + loc.offset as u64;
+    let mut bytes = KVec::from_elem(0u8, loc.size, GFP_KERNEL)?;
+    sb.dax().read(at, &mut bytes)?;
+    if fresh {
+        raw.encode_new(s, &mut bytes).map_err(bad)?;
+    } else {
+        raw.encode(s, &mut bytes).map_err(bad)?;
+    }
+    sb.dax().write(at, &bytes)
+}
+
+/// `write_inode` (from `mark_inode_dirty`).
+pub(crate) fn write_inode(inode: &INode) -> Result {
+    if inode.super_block().is_read_only() {
+        return Ok(());
+    }
+    let mut st = inode.data().lock();
+    store(inode, &mut st)
+}
+
+/// Frees inode `inode`, which has no links left: its blocks, then its number (as
+/// `ext2_evict_inode`, `ext2_free_inode`).
+pub(crate) fn delete(inode: &INode) {
+    let sb = inode.super_block();
+    let ino = inode.ino() as u32;
+    let is_dir = inode.is_dir();
+    inode.set_size(0);
+    let res = (|| -> Result {
+        let mut st = inode.data().lock();
+        // Device files keep their number in the block map, fast symlinks their target.
+        let has_blocks = match st.raw.file_type() {
+            Ok(ondisk::FileType::Regular) | Ok(ondisk::FileType::Directory) => true,
+            Ok(ondisk::FileType::Symlink) => !st.raw.is_fast_symlink(),
+            _ => false,
+        };
+        if has_blocks {
+            blockmap::free_from(inode, &mut st, 0)?;
+        }
+        store(inode, &mut st)?;
+        st.raw.set_deleted(xip_util::real_seconds() as u32);
+        write_raw(sb, ino, &st.raw, false)
+    })();
+    if res.is_ok() {
+        let _ = balloc::free_inode(sb, ino, is_dir);
+    } else {
+        pr_err!("{}: inode {}: could not be freed\n", sb.id(), ino);
+    }
 }
 
 /// Returns inode `ino`, from the inode cache or read from disk.
@@ -21,7 +153,7 @@ pub(crate) fn get(sb: &SuperBlock, ino: u32) -> Result<ARef<INode>> {
         INodeLookup::New(new) => {
             // On error `new` is dropped, which marks the half-made inode bad.
             let (params, raw) = read(sb, ino)?;
-            new.init(params, InodeData { raw })
+            new.init(params, InodeData::new(raw, false)?)
         }
     }
 }

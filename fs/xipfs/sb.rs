@@ -1,19 +1,94 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Mounting: the superblock, group descriptors and the claim map; `statfs`.
+//! Mounting, the superblock's state and counters, group descriptors, `statfs`, errors.
+//!
+//! - A read-write mount marks the superblock not clean (`s_state` without
+//!   [`ondisk::STATE_VALID`]), counts the mount and records its time, as ext2 does; a clean
+//!   unmount (or a remount read-only) puts back the state found at mount. An image that was
+//!   not cleanly unmounted, or has errors recorded, mounts with a warning.
+//! - The free block and inode counts are summed from the group descriptors at mount (as ext2
+//!   does: the superblock's copies may be stale) and kept in memory; the group descriptors'
+//!   counts and the bitmaps are updated in device memory as blocks and inodes are allocated
+//!   ([`crate::balloc`]); the superblock's counts are written on `sync`, remount and unmount.
+//! - Corruption found on a read-write mount follows `errors=` (or `s_errors`): continue,
+//!   remount read-only, or panic.
 
 use crate::{
+    balloc::Locks,
     claims::{self, ClaimMap, GroupError},
     ondisk, BlockBuf, SuperBlock,
 };
-use kernel::{fs, prelude::*, xip_util};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
+use kernel::{c_str, fs, prelude::*, xip_util};
+
+/// What to do when corruption is found on a read-write mount (`errors=`, `s_errors`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnError {
+    /// Report it and go on (`errors=continue`).
+    Continue = 1,
+    /// Report it and make the mount read-only (`errors=remount-ro`).
+    RemountRo = 2,
+    /// Stop the system (`errors=panic`).
+    Panic = 3,
+}
+
+impl OnError {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            2 => Self::RemountRo,
+            3 => Self::Panic,
+            _ => Self::Continue,
+        }
+    }
+
+    /// The value of the `errors=` mount option.
+    pub(crate) fn parse(v: &[u8]) -> Option<Self> {
+        match v {
+            b"continue" => Some(Self::Continue),
+            b"remount-ro" => Some(Self::RemountRo),
+            b"panic" => Some(Self::Panic),
+            _ => None,
+        }
+    }
+}
+
+/// The mount options xipfs knows.
+#[derive(Default)]
+pub(crate) struct Options {
+    /// `errors=`, if given.
+    pub(crate) errors: Option<OnError>,
+}
 
 /// What xipfs keeps of a mounted filesystem.
 pub(crate) struct SbData {
-    /// The checked superblock.
+    /// The checked superblock as found at mount: its geometry never changes; its counters and
+    /// state are not kept up to date (see the fields below).
     pub(crate) sb: ondisk::Superblock,
-    /// Who owns each block ([`claims`]): the metadata from mount on, file blocks once walked.
+    /// Who owns each block ([`claims`]): the metadata from mount on, file blocks once walked
+    /// or allocated.
     pub(crate) claims: ClaimMap,
+    /// The allocation locks ([`crate::balloc`]) and the superblock lock.
+    pub(crate) locks: Pin<KBox<Locks>>,
+    /// Free blocks, all groups together.
+    pub(crate) free_blocks: AtomicU32,
+    /// Free inodes, all groups together.
+    pub(crate) free_inodes: AtomicU32,
+    /// The `s_state` to write back at unmount: what it was at mount, with
+    /// [`ondisk::STATE_ERROR`] once corruption was found.
+    pub(crate) mount_state: AtomicU16,
+    /// `OnError` as `u8`.
+    errors: AtomicU8,
+    /// RO_COMPAT features now (`large_file` may be added).
+    pub(crate) ro_compat: AtomicU32,
+    /// Generation number for the next new inode.
+    pub(crate) next_generation: AtomicU32,
+}
+
+impl SbData {
+    /// What to do on corruption.
+    pub(crate) fn on_error(&self) -> OnError {
+        OnError::from_u8(self.errors.load(Ordering::Relaxed))
+    }
 }
 
 /// Reads and checks the superblock and all group descriptors, and claims the metadata blocks.
@@ -42,6 +117,14 @@ pub(crate) fn fill_super(
     })?;
     let unknown = sb.unknown_ro_compat();
     if unknown != 0 {
+        if !nsb.read_only() {
+            pr_err!(
+                "{}: cannot mount read-write: unknown read-only-compatible features {:#x}; mount with -o ro\n",
+                id,
+                unknown
+            );
+            return Err(EINVAL);
+        }
         pr_info!(
             "{}: unknown read-only-compatible features {:#x}: read-only mount only\n",
             id,
@@ -57,6 +140,7 @@ pub(crate) fn fill_super(
         );
     })?;
     let mut loaded = None;
+    let (mut free_blocks, mut free_inodes) = (0u64, 0u64);
     for g in 0..sb.group_count() {
         if xip_util::fatal_signal_pending() {
             return Err(EINTR);
@@ -72,6 +156,8 @@ pub(crate) fn fill_super(
             xip_util::cond_resched();
         }
         let gd = ondisk::GroupDesc::parse(&sb, g, &buf.0).map_err(bad)?;
+        free_blocks += u64::from(gd.free_blocks_count);
+        free_inodes += u64::from(gd.free_inodes_count);
         claims::claim_group_metadata(&sb, &claims, g, &gd).map_err(|e| match e {
             GroupError::Corrupt(c) => bad(c),
             GroupError::Claimed(c) => {
@@ -95,11 +181,202 @@ pub(crate) fn fill_super(
             }
         })?;
     }
+    if free_blocks > u64::from(sb.blocks_count) || free_inodes > u64::from(sb.inodes_count) {
+        pr_err!("{}: cannot mount: group descriptors count more free items than exist\n", id);
+        return Err(EUCLEAN);
+    }
     let params = fs::SuperParams {
         magic: ondisk::MAGIC as u32,
-        maxbytes: ondisk::MAX_FILE_SIZE as i64,
+        maxbytes: if sb.has_large_file() || !nsb.read_only() {
+            ondisk::MAX_FILE_SIZE as i64
+        } else {
+            i32::MAX as i64
+        },
+        // 32-bit signed seconds, extended by 2 bits where the inode has `*_extra` fields.
+        time_min: i32::MIN as i64,
+        time_max: if sb.inode_size >= 160 {
+            (1i64 << 34) - 1 + i32::MIN as i64
+        } else {
+            i32::MAX as i64
+        },
     };
-    Ok((SbData { sb, claims }, params))
+    let errors = nsb.options().errors.unwrap_or(OnError::from_u8(sb.errors as u8));
+    let data = SbData {
+        locks: KBox::pin_init(Locks::new(), GFP_KERNEL)?,
+        free_blocks: AtomicU32::new(free_blocks as u32),
+        free_inodes: AtomicU32::new(free_inodes as u32),
+        mount_state: AtomicU16::new(sb.state),
+        errors: AtomicU8::new(errors as u8),
+        ro_compat: AtomicU32::new(sb.feature_ro_compat),
+        next_generation: AtomicU32::new(sb.wtime ^ sb.mtime.rotate_left(16)),
+        sb,
+        claims,
+    };
+    if !nsb.read_only() {
+        setup_rw(id, nsb.dax(), &data)?;
+    }
+    Ok((data, params))
+}
+
+/// Starts read-write use of the filesystem, as `ext2_setup_super`: warns about an image that
+/// was not cleanly unmounted or has errors, then marks it in use (not clean), counts the
+/// mount and records its time.
+fn setup_rw(id: &CStr, dax: &fs::Dax, d: &SbData) -> Result {
+    let state = d.mount_state.load(Ordering::Relaxed);
+    if state & ondisk::STATE_VALID == 0 {
+        pr_warn!("{}: warning: mounting unchecked fs, running e2fsck is recommended\n", id);
+    } else if state & ondisk::STATE_ERROR != 0 {
+        pr_warn!("{}: warning: mounting fs with errors, running e2fsck is recommended\n", id);
+    } else if d.sb.max_mnt_count >= 0 && d.sb.mnt_count >= d.sb.max_mnt_count as u16 {
+        pr_warn!("{}: warning: maximal mount count reached, running e2fsck is recommended\n", id);
+    }
+    write_super(dax, d, SuperUpdate::Mount)
+}
+
+/// What [`write_super`] records besides the counters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SuperUpdate {
+    /// A read-write mount starts: not clean, one more mount, mount time.
+    Mount,
+    /// A `sync`: counters and write time.
+    Sync,
+    /// Read-write use ends (unmount, remount read-only): the state found at mount back.
+    Release,
+    /// Corruption was found: the error state.
+    Error,
+}
+
+/// Writes the in-memory counters (and what `what` says) to the primary superblock in device
+/// memory, under the superblock lock.
+pub(crate) fn write_super(dax: &fs::Dax, d: &SbData, what: SuperUpdate) -> Result {
+    use ondisk::sb_off::*;
+    let _guard = d.locks.sb.lock();
+    let mut raw = [0u8; ondisk::SUPERBLOCK_SIZE];
+    let at = ondisk::SUPERBLOCK_OFFSET as u64;
+    dax.read(at, &mut raw)?;
+    let now = xip_util::real_seconds() as u32;
+    let bad = |_| EIO;
+    let state = le16(&raw, S_STATE);
+    let state = match what {
+        SuperUpdate::Mount => {
+            let count = le16(&raw, S_MNT_COUNT).wrapping_add(1);
+            ondisk::put_le16(&mut raw, S_MNT_COUNT, count).map_err(bad)?;
+            ondisk::put_le32(&mut raw, S_MTIME, now).map_err(bad)?;
+            state & !ondisk::STATE_VALID
+        }
+        SuperUpdate::Sync => state,
+        SuperUpdate::Release => d.mount_state.load(Ordering::Relaxed),
+        SuperUpdate::Error => state | ondisk::STATE_ERROR,
+    };
+    ondisk::put_le16(&mut raw, S_STATE, state).map_err(bad)?;
+    ondisk::put_le32(&mut raw, S_WTIME, now).map_err(bad)?;
+    ondisk::put_le32(&mut raw, S_FREE_BLOCKS_COUNT, d.free_blocks.load(Ordering::Relaxed))
+        .map_err(bad)?;
+    ondisk::put_le32(&mut raw, S_FREE_INODES_COUNT, d.free_inodes.load(Ordering::Relaxed))
+        .map_err(bad)?;
+    ondisk::put_le32(&mut raw, S_FEATURE_RO_COMPAT, d.ro_compat.load(Ordering::Relaxed))
+        .map_err(bad)?;
+    dax.write(at, &raw)
+}
+
+/// A little-endian `u16` of the superblock bytes (offsets are constants inside them).
+fn le16(raw: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([raw[off], raw[off + 1]])
+}
+
+/// `sync_fs`: the counters to the superblock.
+pub(crate) fn sync_fs(sb: &SuperBlock) -> Result {
+    if sb.is_read_only() {
+        return Ok(());
+    }
+    write_super(sb.dax(), sb.data(), SuperUpdate::Sync)
+}
+
+/// `put_super`: a read-write mount ends cleanly.
+pub(crate) fn put_super(sb: &SuperBlock) {
+    if !sb.is_read_only() {
+        let _ = write_super(sb.dax(), sb.data(), SuperUpdate::Release);
+    }
+}
+
+/// A remount to `read_only` (or read-write), as `ext2_remount`.
+pub(crate) fn remount(sb: &SuperBlock, opts: &Options, read_only: bool) -> Result {
+    let d = sb.data();
+    let was_ro = sb.is_read_only();
+    if !read_only && was_ro {
+        let unknown = d.sb.unknown_ro_compat();
+        if unknown != 0 {
+            pr_err!(
+                "{}: cannot remount read-write: unknown read-only-compatible features {:#x}\n",
+                sb.id(),
+                unknown
+            );
+            return Err(EINVAL);
+        }
+    }
+    if let Some(e) = opts.errors {
+        d.errors.store(e as u8, Ordering::Relaxed);
+    }
+    match (was_ro, read_only) {
+        (false, true) => write_super(sb.dax(), d, SuperUpdate::Release),
+        (true, false) => {
+            // The state as it is now on the device (an earlier read-write use put back the
+            // state it found).
+            let mut raw = [0u8; 2];
+            sb.dax().read(
+                (ondisk::SUPERBLOCK_OFFSET + ondisk::sb_off::S_STATE) as u64,
+                &mut raw,
+            )?;
+            d.mount_state.store(u16::from_le_bytes(raw), Ordering::Relaxed);
+            setup_rw(sb.id(), sb.dax(), d)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Reports corruption found on inode `ino` (0: not about one inode) and acts on it as
+/// `errors=` says when the filesystem is mounted read-write; returns `EUCLEAN`.
+pub(crate) fn error(sb: &SuperBlock, ino: u64, what: &str) -> Error {
+    if ino == 0 {
+        pr_err!("{}: corrupt filesystem: {}\n", sb.id(), what);
+    } else {
+        pr_err!("{}: inode {}: corrupt: {}\n", sb.id(), ino, what);
+    }
+    on_corruption(sb);
+    EUCLEAN
+}
+
+/// Acts on corruption that was just reported, as `errors=` says, when the filesystem is
+/// mounted read-write (a read-only mount only reports it).
+pub(crate) fn on_corruption(sb: &SuperBlock) {
+    if sb.is_read_only() {
+        return;
+    }
+    let d = sb.data();
+    d.mount_state.fetch_or(ondisk::STATE_ERROR, Ordering::Relaxed);
+    let _ = write_super(sb.dax(), d, SuperUpdate::Error);
+    match d.on_error() {
+        OnError::Continue => {}
+        OnError::RemountRo => {
+            pr_crit!("{}: remounting filesystem read-only\n", sb.id());
+            sb.force_read_only();
+        }
+        OnError::Panic => xip_util::panic(c_str!("xipfs: panic forced after error\n")),
+    }
+}
+
+/// Writes the counts of `gd` (the descriptor of `group`) to the descriptor table in device
+/// memory. The caller holds the group's allocation lock.
+pub(crate) fn write_group_counts(sb: &SuperBlock, group: u32, gd: &ondisk::GroupDesc) -> Result {
+    let s = &sb.data().sb;
+    let (blk, offset) = s
+        .group_desc_location(group)
+        .map_err(|c| crate::corrupt(sb, 0, c))?;
+    let at = u64::from(blk) * ondisk::BLOCK_SIZE as u64 + offset as u64;
+    let mut raw = [0u8; ondisk::GROUP_DESC_SIZE];
+    sb.dax().read(at, &mut raw)?;
+    gd.encode_counts(&mut raw).map_err(|c| crate::corrupt(sb, 0, c))?;
+    sb.dax().write(at, &raw)
 }
 
 /// The descriptor of `group`, read from the device memory and checked; `ino` is the inode on
@@ -116,19 +393,21 @@ pub(crate) fn group_desc(sb: &SuperBlock, ino: u32, group: u32) -> Result<ondisk
     ondisk::GroupDesc::from_bytes(s, group, &raw).map_err(bad)
 }
 
-/// `statfs(2)`, from the superblock's counters.
+/// `statfs(2)`, from the live counters.
 pub(crate) fn statfs(sb: &SuperBlock) -> fs::Stat {
-    let s = &sb.data().sb;
+    let d = sb.data();
+    let s = &d.sb;
+    let free = d.free_blocks.load(Ordering::Relaxed);
     // As ext2 does: the two little-endian halves of the UUID, xored.
     let half = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &x| acc << 8 | x as u64);
     fs::Stat {
         magic: ondisk::MAGIC as u32,
         bsize: ondisk::BLOCK_SIZE as u32,
         blocks: s.blocks_count as u64,
-        bfree: s.free_blocks_count as u64,
-        bavail: s.free_blocks_count.saturating_sub(s.r_blocks_count) as u64,
+        bfree: free as u64,
+        bavail: free.saturating_sub(s.r_blocks_count) as u64,
         files: s.inodes_count as u64,
-        ffree: s.free_inodes_count as u64,
+        ffree: d.free_inodes.load(Ordering::Relaxed) as u64,
         namelen: 255,
         fsid: half(&s.uuid[..8]) ^ half(&s.uuid[8..]),
     }

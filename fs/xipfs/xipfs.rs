@@ -21,6 +21,7 @@
 use kernel::{c_str, fs, prelude::*, types::ARef};
 
 mod alloc;
+mod balloc;
 mod blockmap;
 mod claims;
 mod dir;
@@ -55,18 +56,25 @@ pub(crate) type INode = fs::INode<Xipfs>;
 impl fs::FileSystem for Xipfs {
     type Data = sb::SbData;
     type INodeData = inode::InodeData;
+    type Options = sb::Options;
     type Super = Self;
     type Dir = Self;
     type File = Self;
     const NAME: &'static CStr = c_str!("xipfs");
     const SHOW_OPTIONS: &'static CStr = c_str!(",dax");
+    const READ_ONLY: bool = false;
 
-    fn parse_option(key: &[u8], value: Option<&[u8]>) -> Result<bool> {
+    fn parse_option(opts: &mut sb::Options, key: &[u8], value: Option<&[u8]>) -> Result<bool> {
         // DAX is how xipfs works, so `dax` and `dax=always` are accepted (as ext2 users type
         // them) and change nothing; `dax=never` and the like cannot be honoured.
         match (key, value) {
             (b"dax", None) | (b"dax", Some(b"always")) => Ok(true),
             (b"dax", Some(_)) => Err(EINVAL),
+            (b"errors", Some(v)) => {
+                opts.errors = Some(sb::OnError::parse(v).ok_or(EINVAL)?);
+                Ok(true)
+            }
+            (b"errors", None) => Err(EINVAL),
             _ => Ok(false),
         }
     }
@@ -87,6 +95,26 @@ impl fs::sb::Operations for Xipfs {
     fn statfs(sb: &SuperBlock) -> Result<fs::Stat> {
         Ok(sb::statfs(sb))
     }
+
+    fn write_inode(inode: &INode) -> Result {
+        inode::write_inode(inode)
+    }
+
+    fn delete_inode(inode: &INode) {
+        inode::delete(inode)
+    }
+
+    fn sync_fs(sb: &SuperBlock, _wait: bool) -> Result {
+        sb::sync_fs(sb)
+    }
+
+    fn put_super(sb: &SuperBlock) {
+        sb::put_super(sb)
+    }
+
+    fn remount(sb: &SuperBlock, opts: &sb::Options, read_only: bool) -> Result {
+        sb::remount(sb, opts, read_only)
+    }
 }
 
 #[vtable]
@@ -100,14 +128,46 @@ impl fs::dir::Operations for Xipfs {
     fn read_dir(dir: &INode, emitter: &mut fs::DirEmitter<'_>) -> Result {
         dir::read_dir(dir, emitter)
     }
+
+    fn create(dir: &INode, name: &[u8], kind: fs::NewNode<'_>, perm: u16) -> Result<ARef<INode>> {
+        dir::create(dir, name, kind, perm)
+    }
+
+    fn link(old: &INode, dir: &INode, name: &[u8]) -> Result {
+        dir::link(old, dir, name)
+    }
+
+    fn unlink(dir: &INode, name: &[u8], inode: &INode) -> Result {
+        dir::unlink(dir, name, inode)
+    }
+
+    fn rmdir(dir: &INode, name: &[u8], inode: &INode) -> Result {
+        dir::rmdir(dir, name, inode)
+    }
+
+    fn rename(
+        old_dir: &INode,
+        old_name: &[u8],
+        old: &INode,
+        new_dir: &INode,
+        new_name: &[u8],
+        new: Option<&INode>,
+        exchange: bool,
+    ) -> Result {
+        dir::rename(old_dir, old_name, old, new_dir, new_name, new, exchange)
+    }
 }
 
 #[vtable]
 impl fs::file::Operations for Xipfs {
     type FileSystem = Self;
 
-    fn map(inode: &INode, pos: u64, len: u64, _flags: fs::IomapFlags) -> Result<fs::Extent> {
-        blockmap::map(inode, pos, len)
+    fn map(inode: &INode, pos: u64, len: u64, flags: fs::IomapFlags) -> Result<fs::Extent> {
+        blockmap::map(inode, pos, len, flags)
+    }
+
+    fn truncate(inode: &INode, size: u64) -> Result {
+        blockmap::truncate(inode, size)
     }
 }
 
@@ -125,12 +185,7 @@ impl kernel::Module for XipfsModule {
 
 /// Reports corrupt metadata of inode `ino` (0: not about one inode) and returns `EUCLEAN`.
 pub(crate) fn corrupt(sb: &SuperBlock, ino: u64, c: ondisk::Corrupt) -> Error {
-    if ino == 0 {
-        pr_err!("{}: corrupt filesystem: {}\n", sb.id(), c.what);
-    } else {
-        pr_err!("{}: inode {}: corrupt: {}\n", sb.id(), ino, c.what);
-    }
-    EUCLEAN
+    sb::error(sb, ino, c.what)
 }
 
 /// A block-sized buffer on the heap (kernel stacks are small).
