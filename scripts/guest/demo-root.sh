@@ -116,7 +116,12 @@ build() {
 }
 mkfs_mount() { # mkfs_mount DEV DIR FSTYPE [OPTS]
 	mke2fs $MKFS_OPTS "$1" || return
-	mount -t "$3" ${4:+-o "$4"} "$1" "$2"
+	mount -t "$3" ${4:+-o "$4"} "$1" "$2" && return
+	rc=$?
+	[ "$3" != xipfs ] ||
+		echo "demo: a read-write xipfs mount needs xipfs's write path;" \
+			"XIP_FS=ext2 make demo runs the same flow with ext2 as a stand-in"
+	return "$rc"
 }
 mount_tmpfs() { mount -t tmpfs -o size="${MIB}m" tmpfs "$1"; }
 brd_ext2() {
