@@ -150,9 +150,9 @@ grep -E ' /mnt/(tmpfs|brd|xip) ' /proc/mounts
 
 say "what each root costs after building it and running the same programs from it (KiB)"
 row() { # row LABEL KEY
-	printf '%-40s %10s %12s %16s\n' "$1" "$(get_r tmpfs "$2")" "$(get_r brd "$2")" "$(get_r xip "$2")"
+	printf '%-40s %8s %12s %22s\n' "$1" "$(get_r tmpfs "$2")" "$(get_r brd "$2")" "$(get_r xip "$2")"
 }
-printf '%-40s %10s %12s %16s\n' "" "tmpfs" "brd + ext2" "xipram + $XIP_FS"
+printf '%-40s %8s %12s %22s\n' "" "tmpfs" "brd + ext2" "$XIPNAME"
 row "space used on the filesystem (df)" used
 row "block device memory" dev
 row "tmpfs pages (Shmem growth)" shmem
@@ -161,7 +161,6 @@ row "device + tmpfs + page cache" sum
 row "RAM taken (MemFree drop)" free
 row "RAM not available (MemAvailable drop)" avail
 echo
-[ "$XIPNAME" = "xipram + $XIP_FS" ] || echo "(xipram column: $XIPNAME)"
 echo "The files: $tree_kib KiB. brd holds the ext2 blocks written to it, ext2 keeps its files and"
 echo "metadata in the page cache besides; xipram holds its whole device ($xip_dev_kib KiB) from the"
 echo "moment it loads (counted in its MemFree and MemAvailable drops), $(get_r xip used) KiB of it in use."
