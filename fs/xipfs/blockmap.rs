@@ -195,7 +195,11 @@ pub(crate) fn map(inode: &INode, pos: u64, len: u64, flags: fs::IomapFlags) -> R
         // A file reaching its second 2 MiB through write(2) (so without the invalidate lock,
         // which a fault holds) gets its first 2 MiB moved to an aligned run.
         if lblk == pmd && !flags.fault() && !flags.nowait() && !inode.is_dir() {
-            align_head(inode)?;
+            // Only when the file is about to grow there (block 512 is a hole).
+            let raw = inode.data().snapshot();
+            if lookup_run(sb, inode.ino() as u32, &raw, lblk, 1)?.0.is_none() {
+                align_head(inode)?;
+            }
         }
         let (first, n, new) = map_for_write(inode, lblk, want, flags.nowait())?;
         let addr = u64::from(first) * BS;
