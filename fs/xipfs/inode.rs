@@ -10,7 +10,7 @@
 
 use crate::{balloc, blockmap, corrupt, ondisk, BlockBuf, SuperBlock, INode};
 use kernel::{
-    fs::{INodeLookup, INodeParams, INodeType, Timespec},
+    fs::{Attrs, INodeLookup, INodeParams, INodeType, Timespec},
     new_mutex,
     prelude::*,
     sync::{lock::{mutex::MutexBackend, Guard}, Mutex},
@@ -56,7 +56,7 @@ impl InodeData {
     }
 }
 
-fn ts(t: Timespec) -> ondisk::Timestamp {
+fn to_disk(t: Timespec) -> ondisk::Timestamp {
     ondisk::Timestamp { sec: t.sec, nsec: t.nsec }
 }
 
@@ -74,9 +74,9 @@ pub(crate) fn store(inode: &INode, st: &mut InodeState) -> Result {
     raw.links_count = a.nlink.min(u32::from(u16::MAX)) as u16;
     raw.size = a.size;
     raw.blocks = a.blocks.min(u64::from(u32::MAX)) as u32;
-    raw.atime = ts(a.atime);
-    raw.mtime = ts(a.mtime);
-    raw.ctime = ts(a.ctime);
+    raw.atime = to_disk(a.atime);
+    raw.mtime = to_disk(a.mtime);
+    raw.ctime = to_disk(a.ctime);
     raw.generation = a.generation;
     if raw.mode & ondisk::S_IFMT == 0o100000 && raw.size > i32::MAX as u64 {
         let old = d.ro_compat.fetch_or(ondisk::RO_COMPAT_LARGE_FILE, core::sync::atomic::Ordering::Relaxed);
@@ -205,16 +205,19 @@ fn read(sb: &SuperBlock, ino: u32) -> Result<(INodeParams, ondisk::Inode)> {
     };
     let params = INodeParams {
         typ,
-        perm: raw.perm(),
-        uid: raw.uid,
-        gid: raw.gid,
-        nlink: raw.links_count as u32,
-        size: raw.size,
-        blocks: raw.blocks as u64,
-        atime: ts(raw.atime),
-        mtime: ts(raw.mtime),
-        ctime: ts(raw.ctime),
-        generation: raw.generation,
+        attrs: Attrs {
+            mode: raw.perm(),
+            uid: raw.uid,
+            gid: raw.gid,
+            nlink: raw.links_count as u32,
+            size: raw.size,
+            blocks: raw.blocks as u64,
+            atime: ts(raw.atime),
+            mtime: ts(raw.mtime),
+            ctime: ts(raw.ctime),
+            generation: raw.generation,
+            rdev: 0,
+        },
     };
     Ok((params, raw))
 }

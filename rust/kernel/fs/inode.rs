@@ -42,30 +42,14 @@ pub enum INodeType {
     Sock,
 }
 
-/// The attributes of a new inode.
+/// What an inode read from disk is: its kind and its attributes (of which `mode` gives only
+/// the permission bits, with set-user-id, set-group-id and sticky, and `rdev` is unused: the
+/// kind says both).
 pub struct INodeParams {
     /// What the inode is.
     pub typ: INodeType,
-    /// Permission bits, with set-user-id, set-group-id and sticky (the low 12 bits of a mode).
-    pub perm: u16,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
-    /// Number of hard links.
-    pub nlink: u32,
-    /// Size in bytes.
-    pub size: u64,
-    /// Allocated 512-byte sectors.
-    pub blocks: u64,
-    /// Last access.
-    pub atime: Timespec,
-    /// Last modification of the data.
-    pub mtime: Timespec,
-    /// Last change of the inode.
-    pub ctime: Timespec,
-    /// Generation number (for NFS file handles).
-    pub generation: u32,
+    /// Its attributes.
+    pub attrs: Attrs,
 }
 
 /// What `i_private` of an inode of ours points to.
@@ -347,24 +331,25 @@ impl<T: FileSystem> NewINode<T> {
     pub fn init(self, params: INodeParams, data: T::INodeData) -> Result<ARef<INode<T>>> {
         let ptr = self.inode.as_ptr();
         let (fmt, link, rdev) = kind(params.typ)?;
-        let mode = fmt | (params.perm as u32 & 0o7777);
+        let a = params.attrs;
+        let mode = fmt | (a.mode as u32 & 0o7777);
         // SAFETY: The inode is new and locked (type invariant): it is already hashed, so others
         // can find it, but they wait for `I_NEW` to clear before looking at its fields. Fields
         // are written through the raw pointer (no `&mut` to a structure others can see).
         unsafe {
             (*ptr).i_mode = mode as _;
-            bindings::i_uid_write(ptr, params.uid);
-            bindings::i_gid_write(ptr, params.gid);
-            bindings::set_nlink(ptr, params.nlink);
-            (*ptr).i_size = params.size as _;
-            (*ptr).i_blocks = params.blocks as _;
-            (*ptr).i_atime_sec = params.atime.sec;
-            (*ptr).i_atime_nsec = params.atime.nsec;
-            (*ptr).i_mtime_sec = params.mtime.sec;
-            (*ptr).i_mtime_nsec = params.mtime.nsec;
-            (*ptr).i_ctime_sec = params.ctime.sec;
-            (*ptr).i_ctime_nsec = params.ctime.nsec;
-            (*ptr).i_generation = params.generation;
+            bindings::i_uid_write(ptr, a.uid);
+            bindings::i_gid_write(ptr, a.gid);
+            bindings::set_nlink(ptr, a.nlink);
+            (*ptr).i_size = a.size as _;
+            (*ptr).i_blocks = a.blocks as _;
+            (*ptr).i_atime_sec = a.atime.sec;
+            (*ptr).i_atime_nsec = a.atime.nsec;
+            (*ptr).i_mtime_sec = a.mtime.sec;
+            (*ptr).i_mtime_nsec = a.mtime.nsec;
+            (*ptr).i_ctime_sec = a.ctime.sec;
+            (*ptr).i_ctime_nsec = a.ctime.nsec;
+            (*ptr).i_generation = a.generation;
         }
         self.finish(link, rdev, data)
     }
