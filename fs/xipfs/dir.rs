@@ -2,9 +2,9 @@
 
 //! Directories: lookup and readdir, over checked directory blocks.
 
-use crate::{balloc, blockmap, corrupt, inode, ondisk, BlockBuf, INode};
+use crate::{balloc, blockmap, corrupt, inode, ondisk, BlockBuf, INode, Xipfs};
 use kernel::{
-    fs::{DirEmitter, DirEntryType, INodeType, NewNode},
+    fs::{Created, DirEmitter, DirEntryType, INodeType, NewNode},
     prelude::*,
     types::ARef,
     xip_util,
@@ -209,7 +209,7 @@ fn set_dotdot(dir: &INode, parent: u32) -> Result {
 }
 
 /// `create`, `mkdir`, `mknod`, `symlink`.
-pub(crate) fn create(dir: &INode, name: &[u8], kind: NewNode<'_>, perm: u16) -> Result<ARef<INode>> {
+pub(crate) fn create(dir: &INode, name: &[u8], kind: NewNode<'_>, perm: u16) -> Result<Created<Xipfs>> {
     let sb = dir.super_block();
     let d = sb.data();
     if name.len() > ondisk::NAME_LEN {
@@ -272,7 +272,7 @@ pub(crate) fn create(dir: &INode, name: &[u8], kind: NewNode<'_>, perm: u16) -> 
             return Err(e);
         }
     };
-    // From here on, a failure unlinks the new inode, which its last `iput` frees.
+    // From here on, a failure drops `new`, which discards it: its last `iput` frees it.
     let res = (|| -> Result {
         match kind {
             NewNode::Symlink(t) => {
@@ -301,13 +301,7 @@ pub(crate) fn create(dir: &INode, name: &[u8], kind: NewNode<'_>, perm: u16) -> 
         dir.mark_dirty();
         Ok(())
     })();
-    match res {
-        Ok(()) => Ok(new),
-        Err(e) => {
-            new.clear_nlink();
-            Err(e)
-        }
-    }
+    res.map(|()| new)
 }
 
 /// `link`.

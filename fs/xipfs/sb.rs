@@ -284,6 +284,20 @@ fn le16(raw: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([raw[off], raw[off + 1]])
 }
 
+/// The `errors=` behaviour in `/proc/mounts` when it is not the image's default (as ext2).
+pub(crate) fn show_options(sb: &SuperBlock) -> &'static CStr {
+    let d = sb.data();
+    let on = d.on_error();
+    if on == OnError::from_u8(d.sb.errors as u8) {
+        return c_str!("");
+    }
+    match on {
+        OnError::Continue => c_str!(",errors=continue"),
+        OnError::RemountRo => c_str!(",errors=remount-ro"),
+        OnError::Panic => c_str!(",errors=panic"),
+    }
+}
+
 /// `sync_fs`: the counters to the superblock.
 pub(crate) fn sync_fs(sb: &SuperBlock) -> Result {
     if sb.is_read_only() {

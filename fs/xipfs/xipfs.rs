@@ -112,6 +112,10 @@ impl fs::sb::Operations for Xipfs {
         sb::put_super(sb)
     }
 
+    fn show_options(sb: &SuperBlock) -> &'static CStr {
+        sb::show_options(sb)
+    }
+
     fn remount(sb: &SuperBlock, opts: &sb::Options, read_only: bool) -> Result {
         sb::remount(sb, opts, read_only)
     }
@@ -129,7 +133,7 @@ impl fs::dir::Operations for Xipfs {
         dir::read_dir(dir, emitter)
     }
 
-    fn create(dir: &INode, name: &[u8], kind: fs::NewNode<'_>, perm: u16) -> Result<ARef<INode>> {
+    fn create(dir: &INode, name: &[u8], kind: fs::NewNode<'_>, perm: u16) -> Result<fs::Created<Self>> {
         dir::create(dir, name, kind, perm)
     }
 

@@ -49,7 +49,7 @@ pub mod sb;
 pub use dax::Dax;
 pub use dir::{DirEmitter, DirEntryType, NewNode};
 pub use file::{Extent, ExtentKind, IomapFlags};
-pub use inode::{Attrs, INode, INodeLookup, INodeParams, INodeType, NewINode, Timespec};
+pub use inode::{Attrs, Created, INode, INodeLookup, INodeParams, INodeType, NewINode, Timespec};
 pub use sb::{NewSuperBlock, Stat, SuperBlock, SuperParams};
 
 /// A filesystem type.

@@ -3,7 +3,7 @@
 //! Directories: lookup and iteration, and the directory operations a filesystem implements
 //! ([`Operations`]).
 
-use super::{FileSystem, INode};
+use super::{inode::Created, FileSystem, INode};
 use crate::{
     bindings,
     error::{code::*, Result},
@@ -34,10 +34,11 @@ pub trait Operations {
     fn read_dir(dir: &INode<Self::FileSystem>, emitter: &mut DirEmitter<'_>) -> Result;
 
     /// Makes a new inode of kind `kind` with permission bits `perm` and links it into `dir`
-    /// as `name` (`create`, `mkdir`, `mknod`, `symlink`), returning it. The new inode is made
-    /// with [`super::SuperBlock::new_inode`] and [`super::NewINode::init_new`], which sets its
-    /// owner and times as the VFS rules say. `dir`'s times and (for a directory) link count
-    /// are the filesystem's to update.
+    /// as `name` (`create`, `mkdir`, `mknod`, `symlink`), returning it still locked. The new
+    /// inode is made with [`super::SuperBlock::new_inode`] and [`super::NewINode::init_new`],
+    /// which sets its owner and times as the VFS rules say; the abstraction attaches it to its
+    /// dentry and unlocks it (`d_instantiate_new`). `dir`'s times and (for a directory) link
+    /// count are the filesystem's to update.
     ///
     /// Called with `dir`'s inode lock held; the VFS has checked that `name` is not in `dir`
     /// and that the caller may write `dir`. Without it, these fail with `EPERM`.
@@ -46,7 +47,7 @@ pub trait Operations {
         _name: &[u8],
         _kind: NewNode<'_>,
         _perm: u16,
-    ) -> Result<ARef<INode<Self::FileSystem>>> {
+    ) -> Result<Created<Self::FileSystem>> {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -285,8 +286,9 @@ impl<T: FileSystem> Tables<T> {
         let (dir, name) = unsafe { (INode::<T>::from_raw(dir), Self::name(dentry)) };
         match <T::Dir as Operations>::create(dir, name, kind, (mode & 0o7777) as u16) {
             Ok(inode) => {
-                // SAFETY: `d_instantiate` takes over our reference to the new inode.
-                unsafe { bindings::d_instantiate(dentry, ARef::into_raw(inode).as_ptr().cast()) };
+                // SAFETY: `d_instantiate_new` takes over our reference to the new, locked
+                // inode, attaches it to the dentry and unlocks it.
+                unsafe { bindings::d_instantiate_new(dentry, inode.into_raw()) };
                 0
             }
             Err(e) => e.to_errno(),

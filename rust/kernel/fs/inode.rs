@@ -351,7 +351,11 @@ impl<T: FileSystem> NewINode<T> {
             (*ptr).i_ctime_nsec = a.ctime.nsec;
             (*ptr).i_generation = a.generation;
         }
-        self.finish(link, rdev, data)
+        let ptr = self.fill(link, rdev, data)?;
+        // SAFETY: Filled just now; others may look at it once it is unlocked.
+        unsafe { bindings::unlock_new_inode(ptr) };
+        // SAFETY: Filled; our reference is handed over.
+        Ok(unsafe { INode::from_owned_raw(ptr) })
     }
 
     /// Fills a brand-new inode, made by [`SuperBlock::new_inode`] for an entry of directory
@@ -366,7 +370,7 @@ impl<T: FileSystem> NewINode<T> {
         perm: u16,
         generation: u32,
         data: T::INodeData,
-    ) -> Result<ARef<INode<T>>> {
+    ) -> Result<Created<T>> {
         let ptr = self.inode.as_ptr();
         let (fmt, link, rdev) = kind(typ)?;
         let mode = fmt | (perm as u32 & 0o7777);
@@ -385,17 +389,23 @@ impl<T: FileSystem> NewINode<T> {
             bindings::simple_inode_init_ts(ptr);
             (*ptr).i_generation = generation;
         }
-        self.finish(link, rdev, data)
+        let ptr = self.fill(link, rdev, data)?;
+        // INVARIANT: Filled, still new and locked; our reference is handed over.
+        Ok(Created {
+            // SAFETY: Valid, so not null.
+            inode: unsafe { NonNull::new_unchecked(ptr) },
+            _p: PhantomData,
+        })
     }
 
-    /// Sets the operation tables for the inode's mode, attaches the private data and unlocks
-    /// the inode.
-    fn finish(
+    /// Sets the operation tables for the inode's mode and attaches the private data; returns
+    /// the inode, filled and still locked (`I_NEW`), with our reference.
+    fn fill(
         self,
         link: Option<KVec<u8>>,
         rdev: u32,
         data: T::INodeData,
-    ) -> Result<ARef<INode<T>>> {
+    ) -> Result<*mut bindings::inode> {
         let private = KBox::new(
             Private::<T> {
                 data: ManuallyDrop::new(data),
@@ -431,11 +441,55 @@ impl<T: FileSystem> NewINode<T> {
             }
             // INVARIANT: `i_private` now holds our `Private<T>`: the inode is filled.
             (*ptr).i_private = private.cast();
-            bindings::unlock_new_inode(ptr);
         }
         core::mem::forget(self);
-        // SAFETY: Filled above; our reference is handed over.
-        Ok(unsafe { INode::from_owned_raw(ptr) })
+        Ok(ptr)
+    }
+}
+
+/// A brand-new inode, filled ([`NewINode::init_new`]) but still new and locked (`I_NEW`), as
+/// a directory operation makes it before it has a name: the filesystem writes it and links
+/// it into its directory, then returns it, and the VFS attaches it to its dentry and unlocks
+/// it in one step (`d_instantiate_new`), so that nothing finds it half made.
+///
+/// Dropping it (when linking it failed) drops its links and discards it
+/// (`discard_new_inode`): its last reference frees it
+/// ([`super::sb::Operations::delete_inode`]).
+///
+/// # Invariants
+///
+/// `inode` is a filled, new and locked inode of `T` whose reference we own.
+pub struct Created<T: FileSystem> {
+    inode: NonNull<bindings::inode>,
+    _p: PhantomData<T>,
+}
+
+impl<T: FileSystem> core::ops::Deref for Created<T> {
+    type Target = INode<T>;
+
+    fn deref(&self) -> &INode<T> {
+        // SAFETY: Filled (type invariant), and alive as long as our reference.
+        unsafe { INode::from_raw(self.inode.as_ptr()) }
+    }
+}
+
+impl<T: FileSystem> Created<T> {
+    /// Hands the inode and our reference over, for `d_instantiate_new`.
+    pub(crate) fn into_raw(self) -> *mut bindings::inode {
+        let ptr = self.inode.as_ptr();
+        core::mem::forget(self);
+        ptr
+    }
+}
+
+impl<T: FileSystem> Drop for Created<T> {
+    fn drop(&mut self) {
+        // SAFETY: A filled, new and locked inode whose reference we own (type invariant):
+        // with no links, `discard_new_inode` unlocks it and its `iput` frees it.
+        unsafe {
+            bindings::clear_nlink(self.inode.as_ptr());
+            bindings::discard_new_inode(self.inode.as_ptr());
+        }
     }
 }
 

@@ -51,6 +51,12 @@ pub trait Operations {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Options of this mount to show in `/proc/mounts` after the generic ones and
+    /// [`FileSystem::SHOW_OPTIONS`], each starting with a comma (`,errors=remount-ro`).
+    fn show_options(_sb: &SuperBlock<Self::FileSystem>) -> &'static CStr {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// A remount with `opts`, to read-only if `read_only` (else read-write), after the VFS
     /// checked that it may (no file open for writing, for a read-only remount) and every
     /// dirty inode was written. An error leaves the mount as it was.
@@ -566,10 +572,19 @@ impl<T: FileSystem> Tables<T> {
         })
     }
 
-    unsafe extern "C" fn show_options(seq: *mut bindings::seq_file, _root: *mut bindings::dentry) -> i32 {
+    unsafe extern "C" fn show_options(seq: *mut bindings::seq_file, root: *mut bindings::dentry) -> i32 {
         if !T::SHOW_OPTIONS.is_empty() {
             // SAFETY: `seq` is valid and the string NUL-terminated.
             unsafe { bindings::__seq_puts(seq, T::SHOW_OPTIONS.as_char_ptr()) };
+        }
+        if <T::Super as Operations>::HAS_SHOW_OPTIONS {
+            // SAFETY: The VFS passes the root of a mounted superblock of ours.
+            let sb = unsafe { SuperBlock::<T>::from_raw((*root).d_sb) };
+            let extra = <T::Super as Operations>::show_options(sb);
+            if !extra.is_empty() {
+                // SAFETY: As above.
+                unsafe { bindings::__seq_puts(seq, extra.as_char_ptr()) };
+            }
         }
         0
     }
