@@ -28,6 +28,10 @@ unsafe impl Send for Dax {}
 // SAFETY: `&Dax` only reads the device through `dax_direct_access`, which is thread safe.
 unsafe impl Sync for Dax {}
 
+/// Most pages one piece of `Dax::for_each_piece` spans (2 MiB): bounds the time spent in one
+/// DAX read section.
+const MAX_PAGES: usize = 512;
+
 impl Dax {
     /// Takes the DAX device of `bdev` for the superblock `holder`; `None` if it has none.
     ///
@@ -78,7 +82,8 @@ impl Dax {
 
     /// Calls `f(kaddr, done, n)` for each piece of the byte range `[offset, offset + len)` of
     /// the block device, in order, where `kaddr` is the kernel address of the piece's `n` bytes
-    /// (all in one page) and `done` how many bytes of the range came before it. `kaddr` is
+    /// (contiguous in the kernel's view, as `direct_access` gives them, at most `MAX_PAGES`
+    /// pages) and `done` how many bytes of the range came before it. `kaddr` is
     /// valid only during the call (inside the DAX SRCU read section).
     ///
     /// Fails with `EIO` for bytes outside the block device (even if the DAX device, of which
@@ -95,21 +100,26 @@ impl Dax {
                 .ok_or(EIO)?;
             let pgoff = pos / PAGE_SIZE as u64;
             let in_page = (pos % PAGE_SIZE as u64) as usize;
-            let n = (len - done).min(PAGE_SIZE - in_page);
+            // As many pages as the rest needs, of which the device gives what is contiguous.
+            let want = (in_page + (len - done)).div_ceil(PAGE_SIZE).min(MAX_PAGES);
             let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
+            let mut n = 0usize;
             // SAFETY: `self.dax` is live (type invariant); inside the DAX SRCU read section the
-            // page at `kaddr` (`ret > 0`) stays valid, and `in_page + n` is within it.
+            // `ret` pages at `kaddr` (`0 < ret <= want`) stay valid, and `in_page + n` is
+            // within them.
             let ret = unsafe {
                 let id = bindings::dax_read_lock();
                 let ret = bindings::dax_direct_access(
                     self.dax.as_ptr(),
                     pgoff as _,
-                    1,
+                    want as _,
                     bindings::dax_access_mode_DAX_ACCESS,
                     &mut kaddr,
                     core::ptr::null_mut(),
                 );
                 if ret > 0 {
+                    let pages = (ret as usize).min(want);
+                    n = (len - done).min(pages * PAGE_SIZE - in_page);
                     f(kaddr.cast::<u8>().add(in_page), done, n);
                 }
                 bindings::dax_read_unlock(id);
