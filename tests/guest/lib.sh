@@ -85,3 +85,122 @@ load_image() {
 	fsck_clean $dev
 	mkdir -p /mnt/x
 }
+
+# --- Read-write filesystem tests (t-xipfs-rw-*.sh) ------------------------------------------
+# They run on the filesystem XFS_TYPE (default xipfs), mounted with the options XFS_OPTS
+# (comma-separated, added to each test's own), on a fresh xipram device, or on the device
+# XFS_DEV when it is set.  To check the tests themselves against the kernel's own ext2:
+# XFS_TYPE=ext2 XFS_OPTS=dax (data through fs/dax.c, as xipfs), with XFS_DEV=/dev/pmem0 for
+# the mapping tests (ext2 maps DAX files only on pmem's device pages; its DAX mmap of an
+# xipram file fails).  scripts/check passes these variables to the guest.
+XFS_TYPE=${XFS_TYPE:-xipfs}
+XFS_OPTS=${XFS_OPTS:-}
+XFS_DEV=${XFS_DEV:-}
+
+# rw_release: nothing mounted on /mnt/*, and (unless XFS_DEV is used) xipfs and xipram
+# unloaded, so that the next rw_mkfs starts from a fresh device.
+rw_release() {
+	grep -E ' /mnt[^ ]* ' /proc/mounts | while read -r _ _mp _; do umount "$_mp"; done
+	if [ -z "$XFS_DEV" ]; then
+		for _m in xipfs xipram; do
+			if grep -q "^$_m " /proc/modules; then run rmmod $_m; fi
+		done
+	fi
+}
+
+# rw_mkfs SIZE_MIB [MKE2FS_OPTION...]: a new ext2 filesystem of SIZE_MIB (4 KiB blocks,
+# 256-byte inodes unless the options say otherwise) on a fresh xipram device of that size,
+# or on $XFS_DEV; checked clean.  Sets $dev, makes /mnt/x and /mnt/e.
+rw_mkfs() {
+	_size=$1
+	shift
+	rw_release
+	if [ -n "$XFS_DEV" ]; then
+		dev=$XFS_DEV
+		_i=0
+		while [ ! -b "$dev" ] && [ $_i -lt 30 ]; do sleep 1; _i=$((_i + 1)); done
+		[ -b "$dev" ] || fail "no $dev (XFS_DEV): /dev/pmemN needs the memmap= boot option (scripts/check)"
+	else
+		run modprobe xipram size_mib="$_size"
+		dev=/dev/xipram0
+	fi
+	run mke2fs -q -F -t ext2 -b 4096 -I 256 "$@" "$dev" $((_size * 256))
+	fsck_clean "$dev"
+	mkdir -p /mnt/x /mnt/e
+	echo "rw_mkfs: ext2 of $_size MiB${*:+ ($*)} on $dev, for $XFS_TYPE${XFS_OPTS:+ -o $XFS_OPTS}"
+}
+
+# rw_opts [OPTS]: $XFS_OPTS and OPTS, comma-separated.
+rw_opts() {
+	if [ -n "$XFS_OPTS" ] && [ -n "${1:-}" ]; then
+		echo "$XFS_OPTS,$1"
+	else
+		echo "$XFS_OPTS${1:-}"
+	fi
+}
+
+# rw_mount [OPTS [DIR]]: mount $dev on DIR (default /mnt/x) as $XFS_TYPE, with $XFS_OPTS
+# and OPTS.
+rw_mount() {
+	_o=$(rw_opts "${1:-}")
+	if [ -n "$_o" ]; then
+		run mount -t "$XFS_TYPE" -o "$_o" "$dev" "${2:-/mnt/x}"
+	else
+		run mount -t "$XFS_TYPE" "$dev" "${2:-/mnt/x}"
+	fi
+}
+
+# rw_umount [DIR]: unmount DIR (default /mnt/x) and check the device clean (e2fsck -fn).
+rw_umount() {
+	run umount "${1:-/mnt/x}"
+	fsck_clean "$dev"
+}
+
+# rw_can_map: whether files of this configuration can be mapped (not ext2 -o dax on xipram).
+rw_can_map() {
+	[ "$XFS_TYPE" = ext2 ] || return 0
+	case ",$XFS_OPTS," in *,dax,* | *,dax=always,*) ;; *) return 0 ;; esac
+	case $dev in /dev/xipram*) return 1 ;; esac
+	return 0
+}
+
+# xipfs_only WHAT: true when testing xipfs; otherwise says that WHAT, a behaviour of xipfs
+# that the filesystem under test lacks, is skipped, and is false.
+xipfs_only() {
+	[ "$XFS_TYPE" = xipfs ] && return 0
+	echo "SKIP under $XFS_TYPE: $*"
+	return 1
+}
+
+# fs_log: an extended regex matching the kernel log lines of the filesystem under test.
+fs_log() {
+	case $XFS_TYPE in
+	ext2) echo 'EXT2-fs' ;;
+	*) echo "$XFS_TYPE" ;;
+	esac
+}
+
+# sb_field FIELD: a superblock field as `dumpe2fs -h` shows it ("Mount count", ...), read
+# from the device itself even while it is mounted (the block device's page cache, which
+# xipfs's DAX writes bypass, is dropped first).
+sb_field() {
+	blockdev --flushbufs "$dev" || fail "blockdev --flushbufs $dev"
+	dumpe2fs -h "$dev" 2>/dev/null | sed -n "s/^$1: *//p"
+}
+
+# fsck_clean_mounted DEV: after sync, e2fsck -fn finds the mounted filesystem consistent.
+fsck_clean_mounted() {
+	sync
+	blockdev --flushbufs "$1" || fail "blockdev --flushbufs $1"
+	e2fsck -fn "$1" >/tmp/fsck.out 2>&1 || { cat /tmp/fsck.out; fail "e2fsck -fn $1 (mounted, after sync) found problems"; }
+}
+
+# rw_poison DIR: fill the free blocks of DIR's filesystem with the byte 0xa5 (which xiprw's
+# patterns never hold) and free them again, so that a block handed out later without being
+# zeroed shows it.
+rw_poison() {
+	_f0=$(stat -f -c %f "$1")
+	run xiprw fill "$1/.poison" --byte 0xa5 --no-verify
+	run rm "$1/.poison"
+	expect_eq "$(stat -f -c %f "$1")" "$_f0" "free blocks after filling with poison and deleting"
+}
