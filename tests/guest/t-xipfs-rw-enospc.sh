@@ -135,7 +135,9 @@ reserve_check() {
 	statfs
 	echo "$1: ENOSPC with $free free blocks, $avail available; $r reserved"
 	if [ "$4" = reserved ]; then
-		[ "$free" -ge $((r - 2)) ] && [ "$free" -le $((r + 2)) ] ||
+		# (ext2 checks its approximate free count before allocating a data block with
+		# its indirect blocks: it may go a few blocks into the reserve.)
+		[ "$free" -ge $((r - 8)) ] && [ "$free" -le $((r + 2)) ] ||
 			fail "$1 got ENOSPC with $free free blocks, $r of them reserved"
 		[ "$avail" -le 2 ] || fail "f_bavail is $avail after $1 got ENOSPC"
 		xiprw fill $m/by-root --tag 10 | tee /tmp/root.out

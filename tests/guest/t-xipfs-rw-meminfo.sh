@@ -29,6 +29,7 @@ rw_umount
 
 # Control: ext2 without DAX caches what it writes.
 run mount -t ext2 $dev /mnt/e
+run rm /mnt/e/big
 sync
 echo 3 >/proc/sys/vm/drop_caches
 c0=$(meminfo Cached)

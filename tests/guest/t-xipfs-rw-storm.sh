@@ -23,8 +23,11 @@ rw_mount
 rw_poison $m
 run xiprw storm $m/s1 --seed 1 --workers 4 --ops 2500 $exch
 run xiprw storm $m/s2 --seed 2 --workers 6 --ops 1500 $exch
-run xiprw race $m/race --iters 4000 --seed 3
-run xiprw tree-check $m --storm
+mkdir $m/r
+run xiprw race $m/r/race --iters 4000 --seed 3
+run xiprw tree-check $m
+run xiprw tree-check $m/s1 --storm
+run xiprw tree-check $m/s2 --storm
 # Quiescent after sync: consistent while still mounted.
 fsck_clean_mounted $dev
 run xiprw tree-list $m --no-atime >/tmp/before.list
@@ -33,13 +36,16 @@ rw_mount
 run xiprw tree-list $m --no-atime >/tmp/after.list
 cmp -s /tmp/before.list /tmp/after.list ||
 	{ diff /tmp/before.list /tmp/after.list | head -n 20; fail "the tree changed across umount and mount"; }
-run xiprw tree-check $m --storm
+run xiprw tree-check $m/s1 --storm
+run xiprw tree-check $m/s2 --storm
 # More storm on the remounted tree.
 run xiprw storm $m/s1 --seed 3 --workers 4 --ops 1500 $exch
 run xiprw tree-list $m --no-atime >/tmp/before.list
 rw_umount
 run mount -t ext2 -o ro $dev /mnt/e
-run xiprw tree-check /mnt/e --storm
+run xiprw tree-check /mnt/e
+run xiprw tree-check /mnt/e/s1 --storm
+run xiprw tree-check /mnt/e/s2 --storm
 run xiprw tree-list /mnt/e --no-atime >/tmp/ext2.list
 cmp -s /tmp/before.list /tmp/ext2.list ||
 	{ diff /tmp/before.list /tmp/ext2.list | head -n 20; fail "ext2 lists the storm's tree differently"; }
