@@ -364,7 +364,11 @@ fn alloc_run(inode: &INode, st: &mut InodeState, lblk: u64, n: u32, want: u32) -
     let idx = path.indices();
     let idx = idx.as_slice();
     let depth = path.depth();
-    let mut goal = if st.goal != 0 { st.goal } else { crate::balloc::inode_goal(s, ino) };
+    // Indirect blocks go near the start of the inode's group, out of the way of the data
+    // runs (so that a file's first 2 MiB can be one aligned run); data goes after the
+    // file's last block.
+    let meta_goal = crate::balloc::inode_goal(s, ino);
+    let goal = if st.goal != 0 { st.goal } else { meta_goal };
     // The indirect blocks down to the leaf table, allocated where missing.
     let mut leaf = None;
     if depth > 0 {
@@ -372,7 +376,7 @@ fn alloc_run(inode: &INode, st: &mut InodeState, lblk: u64, n: u32, want: u32) -
         let mut blk = st.raw.block[idx[0] as usize];
         for level in 1..=depth {
             if blk == 0 {
-                let (nb, _) = crate::balloc::alloc_blocks(sb, goal, 1, false)?;
+                let (nb, _) = crate::balloc::alloc_blocks(sb, meta_goal, 1, false)?;
                 let id = path.indirect_id(level).ok_or(EIO)?;
                 if let Err(c) = d.claims.claim(nb, Owner::Indirect { ino, id }) {
                     return Err(report(sb, ino, WalkError::Claimed(c)));
@@ -381,7 +385,6 @@ fn alloc_run(inode: &INode, st: &mut InodeState, lblk: u64, n: u32, want: u32) -
                 core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
                 set_slot(sb, st, parent, nb)?;
                 inode.add_bytes(BS);
-                goal = nb + 1;
                 blk = nb;
             } else {
                 s.check_block_nr(blk).map_err(bad)?;
@@ -398,9 +401,11 @@ fn alloc_run(inode: &INode, st: &mut InodeState, lblk: u64, n: u32, want: u32) -
     }
     let count = n.min(path.leaf_remaining()).max(1);
     let pmd = crate::alloc::PMD_BLOCKS as u64;
-    // A goal that is aligned itself (the block after a file's aligned first 2 MiB) gives
-    // both contiguity and alignment when free.
-    let aligned = lblk % pmd == 0 && (u64::from(want) >= pmd || lblk >= pmd) && u64::from(goal) % pmd != 0;
+    // A file's own goal that is aligned itself (the block after its aligned first 2 MiB)
+    // gives both contiguity and alignment when free.
+    let aligned = lblk % pmd == 0
+        && (u64::from(want) >= pmd || lblk >= pmd)
+        && !(st.goal != 0 && u64::from(st.goal) % pmd == 0);
     let (first, mut got) = crate::balloc::alloc_blocks(sb, goal, count, aligned)?;
     for i in 0..got {
         let owner = Owner::Data { ino, lblk: (lblk + u64::from(i)) as u32 };

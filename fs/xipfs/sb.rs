@@ -33,11 +33,17 @@ pub(crate) enum OnError {
 }
 
 impl OnError {
+    /// From its `u8` value, as [`SbData`] keeps it.
     fn from_u8(v: u8) -> Self {
+        Self::from_s_errors(u16::from(v))
+    }
+
+    /// From `s_errors`, as ext2 reads it: 1 continue, 3 panic, anything else remount-ro.
+    fn from_s_errors(v: u16) -> Self {
         match v {
-            2 => Self::RemountRo,
+            1 => Self::Continue,
             3 => Self::Panic,
-            _ => Self::Continue,
+            _ => Self::RemountRo,
         }
     }
 
@@ -200,7 +206,7 @@ pub(crate) fn fill_super(
             i32::MAX as i64
         },
     };
-    let errors = nsb.options().errors.unwrap_or(OnError::from_u8(sb.errors as u8));
+    let errors = nsb.options().errors.unwrap_or(OnError::from_s_errors(sb.errors));
     let data = SbData {
         locks: KBox::pin_init(Locks::new(), GFP_KERNEL)?,
         free_blocks: AtomicU32::new(free_blocks as u32),
@@ -284,17 +290,17 @@ fn le16(raw: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([raw[off], raw[off + 1]])
 }
 
-/// The `errors=` behaviour in `/proc/mounts` when it is not the image's default (as ext2).
+/// The `errors=` behaviour in `/proc/mounts`, as `ext2_show_options` shows it: `continue`
+/// and `panic` always, `remount-ro` when the image's default is another.
 pub(crate) fn show_options(sb: &SuperBlock) -> &'static CStr {
     let d = sb.data();
-    let on = d.on_error();
-    if on == OnError::from_u8(d.sb.errors as u8) {
-        return c_str!("");
-    }
-    match on {
+    match d.on_error() {
         OnError::Continue => c_str!(",errors=continue"),
-        OnError::RemountRo => c_str!(",errors=remount-ro"),
         OnError::Panic => c_str!(",errors=panic"),
+        OnError::RemountRo if OnError::from_s_errors(d.sb.errors) != OnError::RemountRo => {
+            c_str!(",errors=remount-ro")
+        }
+        OnError::RemountRo => c_str!(""),
     }
 }
 
