@@ -13,11 +13,13 @@
 #   remount,rw again;
 # - an unknown read-only-compatible feature: a read-write mount (one mount(2) call) fails
 #   with one kernel log line, a read-only one works, remount,rw is refused;
-# - errors=continue, errors=remount-ro, errors=panic are accepted and shown; a corrupt
-#   directory block found by a create gives EUCLEAN (xipfs; the kernel's ext2 says EIO)
-#   with a log line naming the directory's inode, and then errors=continue stays
-#   read-write while errors=remount-ro turns read-only; on xipfs a corrupt indirect block
-#   found by a write past the end the same (the kernel's ext2 does not check it);
+# - errors=continue, errors=remount-ro, errors=panic are accepted and shown (continue may
+#   be left out where it is the image's default); a corrupt directory block found by a
+#   create gives EUCLEAN (xipfs; the kernel's ext2 says EIO) with a log line naming the
+#   directory's inode, and then errors=continue stays read-write while errors=remount-ro
+#   turns read-only, as does the image's s_errors without errors=; on xipfs a corrupt
+#   indirect block found by a write past the end the same (the kernel's ext2 does not
+#   check it);
 # - an image that was not cleanly unmounted (a copy of a mounted one) mounts with a
 #   warning in the kernel log, and reads and writes as before.
 . ./lib.sh
@@ -155,18 +157,30 @@ run umount $m
 run debugfs -w -R "ssv feature_ro_compat $ro" $dev
 fsck_clean $dev
 
-# --- errors=: accepted and shown.
+# --- errors=: accepted and shown (errors=continue, the image's default s_errors here, may
+# be left out; no other errors= may be shown then).
 for e in continue remount-ro panic; do
 	rw_mount errors=$e
-	mounted_opts | grep -q ",errors=$e," || { grep " $m " /proc/mounts; fail "errors=$e not in /proc/mounts"; }
+	echo "errors=$e: $(grep " $m " /proc/mounts)"
+	if ! mounted_opts | grep -q ",errors=$e,"; then
+		[ $e = continue ] && ! mounted_opts | grep -q ',errors=' ||
+			{ grep " $m " /proc/mounts; fail "errors=$e not in /proc/mounts"; }
+	fi
 	run umount $m
 done
+# On an image whose default is remount-ro (tune2fs -e), errors=continue is not the default.
+run tune2fs -e remount-ro $dev
+rw_mount errors=continue
+mounted_opts | grep -q ',errors=continue,' || { grep " $m " /proc/mounts; fail "errors=continue not in /proc/mounts on an image with s_errors remount-ro"; }
+run umount $m
+run tune2fs -e continue $dev
+fsck_clean $dev
 
 # --- Corrupt metadata found while writing: errors=continue and errors=remount-ro.
-# corrupt_dir: make /c a directory of three files whose block then gets a zero rec_len
-# in its third entry (the first file's); sets $cino.
+# corrupt_dir [MKE2FS_OPTION...]: make /c a directory of three files whose block then gets
+# a zero rec_len in its third entry (the first file's); sets $cino.
 corrupt_dir() {
-	rw_mkfs 16
+	rw_mkfs 16 "$@"
 	rw_mount
 	mkdir $m/c
 	for f in aaa bbb ccc; do echo $f >$m/c/$f; done
@@ -201,6 +215,14 @@ names_inode "$mark" "$cino"
 mounted_opts | grep -q ',ro,' || { grep " $m " /proc/mounts; fail "errors=remount-ro: still read-write after the error"; }
 must_fail "a write after errors=remount-ro acted" "Read-only file system" touch $m/after
 run xiprw check $m/other 0 10000 3
+run umount $m
+# Without errors=, the image's s_errors decides (mke2fs -e remount-ro).
+corrupt_dir -e remount-ro
+rw_mount
+mark=$(dmesg_mark)
+run xiprw write $m/c/new 0 10 4 --expect "$corrupt"
+names_inode "$mark" "$cino"
+mounted_opts | grep -q ',ro,' || { grep " $m " /proc/mounts; fail "s_errors remount-ro: still read-write after the error"; }
 run umount $m
 if xipfs_only "a corrupt indirect block found by a write (the kernel's ext2 does not check block numbers)"; then
 	for e in continue remount-ro; do
