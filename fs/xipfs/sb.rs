@@ -262,10 +262,10 @@ pub(crate) fn write_super(dax: &fs::Dax, d: &SbData, what: SuperUpdate) -> Resul
     dax.read(at, &mut raw)?;
     let now = xip_util::real_seconds() as u32;
     let bad = |_| EIO;
-    let state = le16(&raw, S_STATE);
+    let state = ondisk::le16(&raw, S_STATE).map_err(bad)?;
     let state = match what {
         SuperUpdate::Mount => {
-            let count = le16(&raw, S_MNT_COUNT).wrapping_add(1);
+            let count = ondisk::le16(&raw, S_MNT_COUNT).map_err(bad)?.wrapping_add(1);
             ondisk::put_le16(&mut raw, S_MNT_COUNT, count).map_err(bad)?;
             ondisk::put_le32(&mut raw, S_MTIME, now).map_err(bad)?;
             state & !ondisk::STATE_VALID
@@ -283,11 +283,6 @@ pub(crate) fn write_super(dax: &fs::Dax, d: &SbData, what: SuperUpdate) -> Resul
     ondisk::put_le32(&mut raw, S_FEATURE_RO_COMPAT, d.ro_compat.load(Ordering::Relaxed))
         .map_err(bad)?;
     dax.write(at, &raw)
-}
-
-/// A little-endian `u16` of the superblock bytes (offsets are constants inside them).
-fn le16(raw: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes([raw[off], raw[off + 1]])
 }
 
 /// The `errors=` behaviour in `/proc/mounts`, as `ext2_show_options` shows it: `continue`
