@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/mm.h>
+#include <linux/wait_bit.h>
 
 void *rust_helper_page_address(const struct page *page)
 {
@@ -10,4 +11,30 @@ void *rust_helper_page_address(const struct page *page)
 unsigned long rust_helper_page_to_pfn(const struct page *page)
 {
 	return page_to_pfn(page);
+}
+
+/* Memory hotplug and device pagemaps (rust/kernel/mem_hotplug.rs, dev_pagemap.rs). */
+
+int rust_helper_xip_page_zonenum(const struct page *page)
+{
+	return page_zonenum(page);
+}
+
+int rust_helper_xip_page_nid(const struct page *page)
+{
+	return page_to_nid(page);
+}
+
+/*
+ * Waits up to @timeout jiffies until the ZONE_DEVICE page at @pfn is idle.  An
+ * fsdax page's refcount is 1 when nobody holds it (its pagemap holds that one);
+ * whoever drops it back to 1 wakes the waiters on it, as
+ * __put_devmap_managed_folio_refs() does.  Returns whether it is idle.
+ */
+bool rust_helper_xip_devmap_page_wait_idle(unsigned long pfn, long timeout)
+{
+	struct page *page = pfn_to_page(pfn);
+
+	return wait_var_event_timeout(&page->_refcount,
+				      page_ref_count(page) == 1, timeout) != 0;
 }
