@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/mm.h>
+#include <linux/memory_hotplug.h>
+#include <linux/sched.h>
 #include <linux/wait_bit.h>
 
 void *rust_helper_page_address(const struct page *page)
@@ -37,4 +39,24 @@ bool rust_helper_xip_devmap_page_wait_idle(unsigned long pfn, long timeout)
 
 	return wait_var_event_timeout(&page->_refcount,
 				      page_ref_count(page) == 1, timeout) != 0;
+}
+
+/*
+ * Whether a page in [@pfn, @pfn + @nr) is offline or reserved (PG_reserved: a
+ * memblock allocation made at boot, such as the memmap or the KASAN shadow,
+ * which offlining can never migrate).  For choosing memory blocks to offline.
+ */
+bool rust_helper_xip_range_has_reserved(unsigned long pfn, unsigned long nr)
+{
+	unsigned long end = pfn + nr;
+
+	for (; pfn < end; pfn++) {
+		struct page *page = pfn_to_online_page(pfn);
+
+		if (!page || PageReserved(page))
+			return true;
+		if (!(pfn % 4096))
+			cond_resched();
+	}
+	return false;
 }

@@ -35,9 +35,12 @@
 //! fixed when the machine boots. Blocks taken here are ordinary RAM until they are taken, and
 //! again once given back.
 //!
-//! Only memory that the kernel manages itself is taken: not blocks that a driver added
-//! (`virtio-mem`, `dax/kmem`, marked "driver managed"), not blocks with holes, not blocks that
-//! span two zones.
+//! Blocks holding reserved pages are never tried: boot-time (memblock) allocations such as the
+//! memory map or the KASAN shadow can never be migrated, and memblock puts them at the top of
+//! memory, which is where `movablecore=` puts `ZONE_MOVABLE` too; make it larger than those by
+//! the size to be taken. Only memory that the kernel manages itself is taken: not blocks that a
+//! driver added (`virtio-mem`, `dax/kmem`, marked "driver managed"), not blocks with holes, not
+//! blocks that span two zones.
 //!
 //! Offlining migrates the pages in use, which takes time and free memory elsewhere; it stops
 //! with `EINTR` when the calling task gets a signal, so an interrupted `modprobe` gives
@@ -99,7 +102,7 @@ pub struct Block {
 }
 
 /// The zone and node of the online block at `start`, or `None` if it is not one block of
-/// online pages of a single zone.
+/// online pages of a single zone, or if it holds reserved pages (which offlining cannot move).
 fn probe_block(start: u64) -> Option<(Zone, i32)> {
     let first = (start >> PAGE_SHIFT) as usize;
     let last = ((start + block_size()) >> PAGE_SHIFT) as usize - 1;
@@ -121,6 +124,10 @@ fn probe_block(start: u64) -> Option<(Zone, i32)> {
         )
     };
     if zp != zq {
+        return None;
+    }
+    // SAFETY: The helper only reads the flags of the pages it finds online.
+    if unsafe { bindings::xip_range_has_reserved(first as _, (last - first + 1) as _) } {
         return None;
     }
     let zone = if zp as u32 == bindings::zone_type_ZONE_MOVABLE {

@@ -450,6 +450,7 @@ fn devmap_memory(model: Model, nr_devices: u32, nr_pages: usize, all: &mut KVec<
             return Err(ENOMEM);
         }
     }
+    let t0 = kernel::time::Ktime::ktime_get();
     for i in 0..nr_devices {
         match Memory::devmap(nr_blocks) {
             Ok(m) => all.push(m, GFP_KERNEL)?,
@@ -465,6 +466,13 @@ fn devmap_memory(model: Model, nr_devices: u32, nr_pages: usize, all: &mut KVec<
             }
         }
     }
+    let ms = kernel::time::ktime_ms_delta(kernel::time::Ktime::ktime_get(), t0);
+    pr_info!(
+        "took {} memory blocks ({} MiB) from the system in {} ms\n",
+        nr_blocks * nr_devices as usize,
+        nr_blocks as u64 * nr_devices as u64 * block / MIB,
+        ms
+    );
     Ok(true)
 }
 
