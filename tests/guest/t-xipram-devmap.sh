@@ -81,10 +81,20 @@ use_fs() {
 # In a KASAN kernel, MemFree may be lower by 1/8 of it (see the first cycle below).
 kasan=0
 dmesg | grep -q 'KernelAddressSanitizer initialized' && kasan=1
+# Blocks taken from a kernel zone come back in the kernel zone memory hotplug picks,
+# which may be Normal for a block that was DMA32 (see xipram.rst): with NEW_MIB, the
+# zone names of kernel blocks are only reported, not compared.
 check_back() {
 	settle
 	memstate >/tmp/state1
-	diff /tmp/state0 /tmp/state1 || fail "$1: memory not as before the load (/proc/iomem, blocks)"
+	if [ -n "${2:-}" ]; then
+		diff /tmp/state0 /tmp/state1 | grep '^[-+]memory' && echo "$1: note: kernel blocks came back in another kernel zone"
+		sed 's/ DMA32$/ kernel/; s/ Normal$/ kernel/' /tmp/state0 >/tmp/state0k
+		sed 's/ DMA32$/ kernel/; s/ Normal$/ kernel/' /tmp/state1 >/tmp/state1k
+		diff /tmp/state0k /tmp/state1k || fail "$1: memory not as before the load (/proc/iomem, blocks)"
+	else
+		diff /tmp/state0 /tmp/state1 || fail "$1: memory not as before the load (/proc/iomem, blocks)"
+	fi
 	total2=$(meminfo MemTotal)
 	free2=$(meminfo MemFree)
 	echo "$1: MemTotal $total0 -> $total2 kB ($((total2 - total0)) kB), MemFree $free0 -> $free2 kB ($((free2 - free0)) kB)"
@@ -189,9 +199,10 @@ try "memory_model=bogus" "invalid" "memory_model=bogus: must be auto, devmap or 
 try "memory_model=devmap nr_devices=4 size_mib=2048" "memory" "more memory than is available"
 
 # A claim interrupted half-way (a signal stops offlining): EINTR, every block taken
-# so far given back.
+# so far given back. As many blocks as MemAvailable allows, which takes seconds.
+n=$(( $(meminfo MemAvailable) / 1024 / block_mib ))
 mark=$(dmesg_mark)
-insmod "$ko" memory_model=devmap size_mib=2048 >/tmp/insmod.out 2>&1 &
+insmod "$ko" memory_model=devmap size_mib=$((n * block_mib)) >/tmp/insmod.out 2>&1 &
 pid=$!
 sleep 1
 kill -TERM $pid  # (a background job of a script ignores SIGINT)
@@ -200,7 +211,7 @@ cat /tmp/insmod.out
 dmesg_since "$mark" | grep "xipram: .*interrupted while taking memory blocks; all given back" ||
 	{ dmesg_since "$mark"; fail "no dmesg line for the interrupted claim"; }
 ls /dev/xipram* 2>/dev/null && fail "the interrupted load left devices behind"
-check_back "interrupted claim" 2048
+check_back "interrupted claim" $((n * block_mib))
 
 # --- figures: 1 GiB, then as many blocks as MemAvailable allows --------------------
 t=$(now)
