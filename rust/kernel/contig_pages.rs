@@ -14,6 +14,11 @@
 //! The memory may be read and written concurrently by other users of its addresses (user
 //! mappings set up through DAX, for instance), so it is never exposed as a Rust slice: all
 //! accesses are copies through raw pointers, as `memcpy` in C would do.
+//!
+//! [`DirectMemory`] is what every such run of memory offers, whoever owns it: ordinary pages
+//! ([`ContigPages`]) or `ZONE_DEVICE` pages
+//! ([`DevPagemap`](crate::dev_pagemap::DevPagemap)). Each [`DirectRange`] knows which
+//! [`PfnKind`] its pages are, which decides how the pfn is handed to `fs/dax.c`.
 
 use crate::{
     alloc::{AllocError, Flags},
@@ -60,40 +65,123 @@ unsafe impl Send for ContigPages {}
 // (like `memcpy` in C); none hands out references to it.
 unsafe impl Sync for ContigPages {}
 
-/// A sub-range of a [`ContigPages`] given by its kernel address and page frame number.
+/// What kind of page frames a [`DirectRange`] describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PfnKind {
+    /// Ordinary pages of the page allocator (`ZONE_NORMAL` and friends). `fs/dax.c` maps them
+    /// 4 KiB at a time, and only into mappings with `VM_MIXEDMAP`.
+    Ram,
+    /// `ZONE_DEVICE` pages of an `MEMORY_DEVICE_FS_DAX` pagemap: "devmap" pfns, which
+    /// `fs/dax.c` maps into any DAX mapping and refcounts as fsdax pages.
+    DevMap,
+}
+
+/// A run of pages given by its kernel address and page frame number.
 ///
-/// It borrows the pages it describes, so the memory stays allocated for as long as the
-/// description can be used: safe code can only make one with [`ContigPages::direct`]. Its bytes
-/// can be copied with [`DirectRange::read`] and [`DirectRange::write`]; like the pages
-/// themselves, they are never exposed as a slice.
+/// It borrows the memory it describes, so the memory stays there for as long as the
+/// description can be used: safe code gets one from a [`DirectMemory`] (such as
+/// [`ContigPages::direct`]). Its bytes can be copied with [`DirectRange::read`] and
+/// [`DirectRange::write`]; like the pages themselves, they are never exposed as a slice.
 ///
 /// # Invariants
 ///
 /// `kaddr` is the direct-map address of page frame `pfn`, and the `nr_pages` pages from there
-/// are mapped, contiguous and stay allocated for `'a`.
+/// are mapped, physically and virtually contiguous, of kind `kind`, and stay so for `'a`.
 #[derive(Clone, Copy)]
 pub struct DirectRange<'a> {
     kaddr: NonNull<u8>,
     pfn: usize,
     nr_pages: usize,
-    _pages: core::marker::PhantomData<&'a ContigPages>,
+    kind: PfnKind,
+    _pages: core::marker::PhantomData<&'a ()>,
 }
 
 impl<'a> DirectRange<'a> {
-    /// Describes `nr_pages` pages at `kaddr`, whose first page frame is `pfn`.
+    /// Describes `nr_pages` pages of kind `kind` at `kaddr`, whose first page frame is `pfn`.
     ///
     /// # Safety
     ///
     /// `kaddr` must be the direct-map address of page frame `pfn`, and the `nr_pages` pages from
-    /// there must be contiguous and stay allocated for `'a`.
-    pub(crate) unsafe fn from_raw(kaddr: NonNull<u8>, pfn: usize, nr_pages: usize) -> Self {
+    /// there must be physically and virtually contiguous, of kind `kind`, and stay mapped for
+    /// `'a`.
+    pub(crate) unsafe fn from_raw(
+        kaddr: NonNull<u8>,
+        pfn: usize,
+        nr_pages: usize,
+        kind: PfnKind,
+    ) -> Self {
         // INVARIANT: By the safety requirements.
         Self {
             kaddr,
             pfn,
             nr_pages,
+            kind,
             _pages: core::marker::PhantomData,
         }
+    }
+
+    /// The kind of page frames the range describes.
+    pub fn kind(&self) -> PfnKind {
+        self.kind
+    }
+
+    /// The `nr_pages` pages of the range from its page `first`.
+    ///
+    /// Fails with `ERANGE` unless `1 <= nr_pages` and the pages lie inside the range.
+    pub fn sub(&self, first: usize, nr_pages: usize) -> Result<DirectRange<'a>> {
+        if nr_pages == 0 || first.checked_add(nr_pages).map_or(true, |e| e > self.nr_pages) {
+            return Err(ERANGE);
+        }
+        // SAFETY: `first` is inside the range (checked above), so the address is too.
+        let kaddr = unsafe { self.kaddr().add(first * PAGE_SIZE) };
+        // The direct-map address of a page is never null.
+        let kaddr = NonNull::new(kaddr).ok_or(EINVAL)?;
+        // SAFETY: By the type invariant of `self`, page `first` of the range is at `kaddr` and
+        // is frame `pfn + first`, and the `nr_pages` pages from there (inside the range, checked
+        // above) are contiguous, of the same kind, and mapped for `'a`.
+        Ok(unsafe { DirectRange::from_raw(kaddr, self.pfn + first, nr_pages, self.kind) })
+    }
+
+    /// Copies `len` bytes starting at byte `offset` of the range to `dst`, like `memmove`.
+    ///
+    /// Fails with `ERANGE` (copying nothing) if the bytes do not lie inside the range.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes of `len` bytes. It may overlap the range (a bio's page may
+    /// be one of these pages, mapped to user space through DAX).
+    pub(crate) unsafe fn read_raw(&self, offset: usize, dst: *mut u8, len: usize) -> Result {
+        check_range(self.len(), offset, len)?;
+        // SAFETY: The source is inside the range (checked above), mapped for `'a` by the type
+        // invariant; `dst` is valid by the safety requirements.
+        unsafe { core::ptr::copy(self.kaddr().add(offset), dst, len) };
+        Ok(())
+    }
+
+    /// Copies `len` bytes from `src` into the range at byte `offset`, like `memmove`.
+    ///
+    /// Fails with `ERANGE` (copying nothing) if the bytes do not lie inside the range.
+    ///
+    /// # Safety
+    ///
+    /// `src` must be valid for reads of `len` bytes. It may overlap the range.
+    pub(crate) unsafe fn write_raw(&self, offset: usize, src: *const u8, len: usize) -> Result {
+        check_range(self.len(), offset, len)?;
+        // SAFETY: The destination is inside the range (checked above), mapped for `'a` by the
+        // type invariant; `src` is valid by the safety requirements.
+        unsafe { core::ptr::copy(src, self.kaddr().add(offset), len) };
+        Ok(())
+    }
+
+    /// Sets `len` bytes starting at byte `offset` of the range to zero.
+    ///
+    /// Fails with `ERANGE` if the bytes do not lie inside the range.
+    pub fn zero(&self, offset: usize, len: usize) -> Result {
+        check_range(self.len(), offset, len)?;
+        // SAFETY: The bytes are inside the range (checked above), mapped for `'a` by the type
+        // invariant.
+        unsafe { core::ptr::write_bytes(self.kaddr().add(offset), 0, len) };
+        Ok(())
     }
 
     /// Kernel virtual address of the first byte of the range.
@@ -146,6 +234,68 @@ impl<'a> DirectRange<'a> {
             core::ptr::copy_nonoverlapping(src.as_ptr(), self.kaddr().add(offset), src.len())
         };
         Ok(())
+    }
+}
+
+/// Memory that is one run of pages, physically and virtually contiguous: what a RAM block
+/// device or DAX provider stores data in, whoever owns the pages.
+///
+/// Implementations only say where the whole run is ([`DirectMemory::whole`]); the copies,
+/// bounds checks and sub-ranges are the same for all, on the [`DirectRange`]. Implementing it is
+/// safe: a [`DirectRange`] can only be had from memory that outlives it.
+pub trait DirectMemory {
+    /// The whole run.
+    fn whole(&self) -> DirectRange<'_>;
+
+    /// Number of pages.
+    fn nr_pages(&self) -> usize {
+        self.whole().nr_pages()
+    }
+
+    /// Size in bytes.
+    fn len(&self) -> usize {
+        self.whole().len()
+    }
+
+    /// `nr_pages` pages from page `first`; `ERANGE` unless `1 <= nr_pages` and they lie inside.
+    fn direct(&self, first: usize, nr_pages: usize) -> Result<DirectRange<'_>> {
+        self.whole().sub(first, nr_pages)
+    }
+
+    /// Copies `dst.len()` bytes from byte `offset` into `dst`; `ERANGE` if out of bounds.
+    fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
+        self.whole().read(offset, dst)
+    }
+
+    /// Copies `src` to byte `offset`; `ERANGE` if out of bounds.
+    fn write(&self, offset: usize, src: &[u8]) -> Result {
+        self.whole().write(offset, src)
+    }
+
+    /// Zeroes `len` bytes from byte `offset`; `ERANGE` if out of bounds.
+    fn zero(&self, offset: usize, len: usize) -> Result {
+        self.whole().zero(offset, len)
+    }
+}
+
+impl DirectMemory for ContigPages {
+    fn whole(&self) -> DirectRange<'_> {
+        // The base address of an allocation is never null.
+        let kaddr = NonNull::new(self.base()).unwrap_or(NonNull::dangling());
+        // SAFETY: By the type invariant `self.page` is a valid page.
+        let pfn = unsafe { bindings::page_to_pfn(self.page.as_ptr()) } as usize;
+        // SAFETY: `kaddr` is the direct-map address of page frame `pfn` (type invariant), and the
+        // `nr_pages()` pages of the allocation from there are ordinary pages, contiguous and
+        // allocated while `self` is borrowed.
+        unsafe { DirectRange::from_raw(kaddr, pfn, self.nr_pages(), PfnKind::Ram) }
+    }
+
+    fn nr_pages(&self) -> usize {
+        ContigPages::nr_pages(self)
+    }
+
+    fn len(&self) -> usize {
+        ContigPages::len(self)
     }
 }
 
@@ -216,67 +366,25 @@ impl ContigPages {
         unsafe { bindings::page_address(self.page.as_ptr()).cast() }
     }
 
-    /// Checks that `[offset, offset + len)` lies inside the allocation.
-    fn check(&self, offset: usize, len: usize) -> Result {
-        check_range(self.len(), offset, len)
-    }
-
     /// Copies `dst.len()` bytes starting at byte `offset` into `dst`.
     ///
     /// Fails with `ERANGE` if the range does not lie inside the allocation.
     pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
-        // SAFETY: `dst` is an exclusive slice, valid for writes of its length.
-        unsafe { self.read_raw(offset, dst.as_mut_ptr(), dst.len()) }
+        self.whole().read(offset, dst)
     }
 
     /// Copies `src` into the allocation starting at byte `offset`.
     ///
     /// Fails with `ERANGE` if the range does not lie inside the allocation.
     pub fn write(&self, offset: usize, src: &[u8]) -> Result {
-        // SAFETY: `src` is valid for reads of its length.
-        unsafe { self.write_raw(offset, src.as_ptr(), src.len()) }
-    }
-
-    /// Copies `len` bytes starting at byte `offset` to `dst`, like `memmove`.
-    ///
-    /// Fails with `ERANGE` (copying nothing) if the range does not lie inside the allocation.
-    ///
-    /// # Safety
-    ///
-    /// `dst` must be valid for writes of `len` bytes. It may overlap the allocation (a bio's
-    /// page may be one of these pages, mapped to user space through DAX).
-    pub(crate) unsafe fn read_raw(&self, offset: usize, dst: *mut u8, len: usize) -> Result {
-        self.check(offset, len)?;
-        // SAFETY: The source range is inside the allocation (checked above), which is mapped
-        // by the type invariant; `dst` is valid by the safety requirements.
-        unsafe { core::ptr::copy(self.base().add(offset), dst, len) };
-        Ok(())
-    }
-
-    /// Copies `len` bytes from `src` into the allocation at byte `offset`, like `memmove`.
-    ///
-    /// Fails with `ERANGE` (copying nothing) if the range does not lie inside the allocation.
-    ///
-    /// # Safety
-    ///
-    /// `src` must be valid for reads of `len` bytes. It may overlap the allocation.
-    pub(crate) unsafe fn write_raw(&self, offset: usize, src: *const u8, len: usize) -> Result {
-        self.check(offset, len)?;
-        // SAFETY: The destination range is inside the allocation (checked above), which is
-        // mapped by the type invariant; `src` is valid by the safety requirements.
-        unsafe { core::ptr::copy(src, self.base().add(offset), len) };
-        Ok(())
+        self.whole().write(offset, src)
     }
 
     /// Sets `len` bytes starting at byte `offset` to zero.
     ///
     /// Fails with `ERANGE` if the range does not lie inside the allocation.
     pub fn zero(&self, offset: usize, len: usize) -> Result {
-        self.check(offset, len)?;
-        // SAFETY: The range is inside the allocation (checked above), which is mapped by the
-        // type invariant.
-        unsafe { core::ptr::write_bytes(self.base().add(offset), 0, len) };
-        Ok(())
+        self.whole().zero(offset, len)
     }
 
     /// Describes `nr_pages` pages starting at page `first` by kernel address and pfn.
@@ -312,22 +420,7 @@ impl ContigPages {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn direct(&self, first: usize, nr_pages: usize) -> Result<DirectRange<'_>> {
-        if nr_pages == 0 || first.checked_add(nr_pages).map_or(true, |e| e > self.nr_pages()) {
-            return Err(ERANGE);
-        }
-        // SAFETY: `first` is inside the allocation (checked above), and the pages of a
-        // non-compound allocation are consecutive `struct page`s.
-        let page = unsafe { self.page.as_ptr().add(first) };
-        // SAFETY: `page` is a valid page of the allocation.
-        let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
-        // SAFETY: The offset is inside the allocation (checked above).
-        let kaddr = unsafe { self.base().add(first * PAGE_SIZE) };
-        // The direct-map address of a page is never null.
-        let kaddr = NonNull::new(kaddr).ok_or(EINVAL)?;
-        // SAFETY: `kaddr` is the direct-map address of page frame `pfn`, and the `nr_pages`
-        // pages from there lie inside the allocation (checked above), contiguous, and stay
-        // allocated while `self` is borrowed.
-        Ok(unsafe { DirectRange::from_raw(kaddr, pfn, nr_pages) })
+        DirectMemory::direct(self, first, nr_pages)
     }
 }
 

@@ -23,8 +23,10 @@
 //! code:
 //!
 //! - [`Operations::direct_access`] returns a [`DirectRange`] that borrows the driver data `T`:
-//!   the memory it describes lives at least as long as `T` (safe code can only make one with
-//!   [`ContigPages::direct`](crate::contig_pages::ContigPages::direct), which borrows the pages).
+//!   the memory it describes lives at least as long as `T` (safe code can only get one from a
+//!   [`DirectMemory`](crate::contig_pages::DirectMemory), such as
+//!   [`ContigPages`](crate::contig_pages::ContigPages) or a
+//!   [`DevPagemap`](crate::dev_pagemap::DevPagemap), which it borrows).
 //! - `T` is kept in an [`Arc`] by the [`Device`]. A device that no disk hosts cannot be reached
 //!   by `fs/dax.c` at all. A device given to a disk is owned by the gendisk and released, with
 //!   its `T`, only from `block_device_operations.free_disk`, when the gendisk's last reference
@@ -41,7 +43,7 @@
 
 use crate::{
     bindings,
-    contig_pages::DirectRange,
+    contig_pages::{DirectRange, PfnKind},
     error::{code::*, from_err_ptr, Error, Result},
     sync::Arc,
 };
@@ -211,11 +213,12 @@ impl<T: Operations> Device<T> {
             return Err(Error::from_errno(ret as i32));
         }
         let kaddr = NonNull::new(kaddr.cast::<u8>()).ok_or(EIO)?;
+        let (pfn, kind) = pfn::from_c(pfn);
         // SAFETY: `dax_direct_access` succeeded, so the device called `direct_access_callback`
         // (it is ours: `OPS`), which stored a range that `self.data.direct_access` returned,
-        // cut to `ret` pages: memory that stays allocated while `self.data` is borrowed, and
-        // so for the lifetime of `&self`.
-        Ok(unsafe { DirectRange::from_raw(kaddr, pfn_of(pfn), ret as usize) })
+        // cut to `ret` pages (`pfn::to_c` and `pfn::from_c` give back its pfn and kind): memory
+        // that stays mapped while `self.data` is borrowed, and so for the lifetime of `&self`.
+        Ok(unsafe { DirectRange::from_raw(kaddr, pfn, ret as usize, kind) })
     }
 
     /// Calls [`Operations::zero_page_range`] through `dax_zero_page_range` (one page at a time,
@@ -299,11 +302,8 @@ impl<T: Operations> Device<T> {
             unsafe { *kaddr = range.kaddr().cast() };
         }
         if !pfn.is_null() {
-            // `DirectRange` describes ordinary pages of the direct map: no pfn_t flags
-            // (not `PFN_DEV`/`PFN_MAP`: the pages are not `ZONE_DEVICE` pages).
-            // SAFETY: Non-null, so valid for writes by the safety requirements; the helper
-            // only builds a value.
-            unsafe { *pfn = bindings::__pfn_to_pfn_t(range.pfn() as _, 0) };
+            // SAFETY: Non-null, so valid for writes by the safety requirements.
+            unsafe { *pfn = pfn::to_c(range) };
         }
     }
 
@@ -323,10 +323,38 @@ impl<T: Operations> Device<T> {
     }
 }
 
-/// The page frame number in a `pfn_t` from `dax_direct_access`, without its flags.
-fn pfn_of(pfn: bindings::pfn_t) -> usize {
-    // SAFETY: The helper only computes on the value.
-    unsafe { bindings::pfn_t_to_pfn(pfn) as usize }
+/// How `fs/dax.c` is told which page frames a range is: the one place that knows.
+///
+/// Linux 6.12 passes a `pfn_t`, a pfn with flags: ordinary pages have none, and `ZONE_DEVICE`
+/// pages of an fsdax pagemap are `PFN_DEV | PFN_MAP` ("devmap"), which lets `fs/dax.c` map
+/// them into any DAX mapping, in 2 MiB pieces where they are contiguous and aligned. Later
+/// kernels drop `pfn_t` (and the devmap flag, once every `ZONE_DEVICE` page is refcounted like
+/// any other): `direct_access` then returns a bare `unsigned long` pfn, and this module is
+/// what changes.
+mod pfn {
+    use super::*;
+
+    /// The `pfn_t` for the first page of `range`.
+    pub(super) fn to_c(range: &DirectRange<'_>) -> bindings::pfn_t {
+        let flags = match range.kind() {
+            PfnKind::Ram => 0,
+            PfnKind::DevMap => bindings::PFN_DEV | bindings::PFN_MAP,
+        };
+        // SAFETY: The helper only builds a value.
+        unsafe { bindings::__pfn_to_pfn_t(range.pfn() as _, flags) }
+    }
+
+    /// The page frame number and kind of a `pfn_t` made by [`to_c`].
+    pub(super) fn from_c(pfn: bindings::pfn_t) -> (usize, PfnKind) {
+        let devmap = bindings::PFN_DEV | bindings::PFN_MAP;
+        let kind = if pfn.val & devmap == devmap {
+            PfnKind::DevMap
+        } else {
+            PfnKind::Ram
+        };
+        // SAFETY: The helper only computes on the value.
+        (unsafe { bindings::pfn_t_to_pfn(pfn) as usize }, kind)
+    }
 }
 
 impl<T: Operations> Drop for Device<T> {
@@ -386,7 +414,7 @@ mod tests {
                 &mut pfn,
             )
         };
-        (ret, kaddr as usize, pfn_of(pfn))
+        (ret, kaddr as usize, pfn::from_c(pfn).0)
     }
 
     fn callbacks(t: &mut Test) {

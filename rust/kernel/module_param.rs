@@ -56,6 +56,34 @@ impl<T: Copy> Param<T> {
     }
 }
 
+/// The value of a string (`charp`) parameter: a pointer to a NUL-terminated string, the default
+/// (a literal) or the kernel's copy of the one given at load time, freed when the module is.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct CharP(*mut crate::ffi::c_char);
+
+impl CharP {
+    /// A default value.
+    pub const fn new(default: &'static crate::str::CStr) -> Self {
+        Self(default.as_char_ptr().cast_mut())
+    }
+}
+
+impl Param<CharP> {
+    /// The string given at load time, or the default.
+    pub fn get_str(&self) -> &crate::str::CStr {
+        let p = self.get().0;
+        if p.is_null() {
+            return crate::c_str!("");
+        }
+        // SAFETY: The pointer is the default literal or the kernel's NUL-terminated copy of the
+        // argument (`param_set_charp`), which is freed only when the module is unloaded, after
+        // every reference into the module's statics is gone; no writes happen once module code
+        // runs (see `Param`).
+        unsafe { crate::str::CStr::from_char_ptr(p) }
+    }
+}
+
 /// A `struct kernel_param`, made `Sync` so that it can be a static.
 #[doc(hidden)]
 #[repr(transparent)]
@@ -80,7 +108,8 @@ pub const fn modinfo<const N: usize>(s: &str) -> [u8; N] {
 /// Declares a read-only module parameter.
 ///
 /// `module_param!(module: "NAME", STATIC: param_name: TYPE = DEFAULT, "description")` defines
-/// `static STATIC: Param<TYPE>`; `TYPE` is one of `u32`, `i32`, `u64` or `bool`.
+/// `static STATIC: Param<TYPE>`; `TYPE` is one of `u32`, `i32`, `u64`, `bool` or `charp` (a
+/// string, with a `c_str!` literal as the default; read it with [`Param::get_str`]).
 #[macro_export]
 macro_rules! module_param {
     (module: $module:literal, $static:ident : $name:ident : u32 = $default:expr, $desc:literal) => {
@@ -94,6 +123,11 @@ macro_rules! module_param {
     (module: $module:literal, $static:ident : $name:ident : u64 = $default:expr, $desc:literal) => {
         $crate::module_param!(@impl $module, $static, $name, u64, $default, $desc,
                               param_ops_ullong, "ullong");
+    };
+    (module: $module:literal, $static:ident : $name:ident : charp = $default:expr, $desc:literal) => {
+        $crate::module_param!(@impl $module, $static, $name, $crate::module_param::CharP,
+                              $crate::module_param::CharP::new($default), $desc,
+                              param_ops_charp, "charp");
     };
     (module: $module:literal, $static:ident : $name:ident : bool = $default:expr, $desc:literal) => {
         $crate::module_param!(@impl $module, $static, $name, bool, $default, $desc,

@@ -15,15 +15,25 @@
 //! - Memory comes in physically contiguous runs of up to 2 MiB (order-9 allocations), falling
 //!   back to smaller runs when memory is fragmented, so that DAX users get long runs.
 //! - The module cannot be unloaded while a device is open or mounted.
+//! - Two memory models (`memory_model=`): `pages`, ordinary pages from the page allocator, or
+//!   `devmap`, whole memory blocks taken away from the system at load (offlined and removed,
+//!   movable ones first) and given `ZONE_DEVICE` pages as an fsdax pagemap, so that
+//!   `direct_access` hands out devmap pfns as pmem does; rmmod gives the blocks back online.
+//!   `auto` (the default) is `devmap` when the size is whole blocks and the blocks can be had,
+//!   else `pages`, saying why in one line.
 
 use kernel::{
     alloc::flags::{GFP_KERNEL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO},
     block::bio::{self, Bio, DiskBuilder, Op, Segment, SECTOR_SIZE},
-    contig_pages::{self, ContigPages, DirectRange, PAGE_SIZE},
+    c_str,
+    contig_pages::{self, ContigPages, DirectMemory, DirectRange, PAGE_SIZE},
     dax, fmt,
     prelude::*,
+    str::CStr,
     sync::Arc,
 };
+#[cfg(CONFIG_ZONE_DEVICE)]
+use kernel::{dev_pagemap::DevPagemap, mem_hotplug};
 
 module! {
     type: XipRamModule,
@@ -36,7 +46,9 @@ module! {
 kernel::module_param!(module: "xipram", NR_DEVICES: nr_devices: u32 = 1,
     "Number of devices /dev/xipramN to create, 1 to 256 (default 1)");
 kernel::module_param!(module: "xipram", SIZE_MIB: size_mib: u64 = 64,
-    "Size of each device in MiB, allocated at load time (default 64)");
+    "Size of each device in MiB, allocated at load time (default 64); devmap rounds it up to whole memory blocks");
+kernel::module_param!(module: "xipram", MEMORY_MODEL: memory_model: charp = c_str!("auto"),
+    "Memory of the devices: pages (from the page allocator), devmap (whole memory blocks taken from the system, ZONE_DEVICE pages), or auto (default: devmap if the size is whole blocks and they can be had, else pages)");
 
 /// Most devices one load may create.
 const MAX_DEVICES: u32 = 256;
@@ -50,11 +62,52 @@ const MIB: u64 = 1 << 20;
 /// Largest discard or write-zeroes bio: 8 MiB, so that zeroing one bio stays short.
 const MAX_ZEROING_SECTORS: u32 = (8 * MIB / SECTOR_SIZE as u64) as u32;
 
+/// What one run of device memory is made of.
+enum RunMemory {
+    /// Ordinary pages from the page allocator.
+    Pages(ContigPages),
+    /// `ZONE_DEVICE` pages over memory blocks taken away from the system.
+    #[cfg(CONFIG_ZONE_DEVICE)]
+    DevMap(DevPagemap<mem_hotplug::Unplugged>),
+}
+
+impl DirectMemory for RunMemory {
+    fn whole(&self) -> DirectRange<'_> {
+        match self {
+            RunMemory::Pages(p) => p.whole(),
+            #[cfg(CONFIG_ZONE_DEVICE)]
+            RunMemory::DevMap(d) => d.whole(),
+        }
+    }
+}
+
 /// One physically contiguous run of the device's memory.
 struct Run {
     /// Device page number of the run's first page.
     first: usize,
-    pages: ContigPages,
+    pages: RunMemory,
+}
+
+/// How the device memory is had: the `memory_model` parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Model {
+    Auto,
+    DevMap,
+    Pages,
+}
+
+impl Model {
+    fn parse(s: &CStr) -> Result<Self> {
+        match s.as_bytes() {
+            b"auto" => Ok(Model::Auto),
+            b"devmap" => Ok(Model::DevMap),
+            b"pages" => Ok(Model::Pages),
+            _ => {
+                pr_err!("memory_model={}: must be auto, devmap or pages\n", s);
+                Err(EINVAL)
+            }
+        }
+    }
 }
 
 /// The memory of one device: runs of contiguous pages, in device order.
@@ -83,7 +136,7 @@ impl Memory {
             ) {
                 Ok(pages) => {
                     let n = pages.nr_pages();
-                    runs.push(Run { first, pages }, GFP_KERNEL)?;
+                    runs.push(Run { first, pages: RunMemory::Pages(pages) }, GFP_KERNEL)?;
                     first += n;
                 }
                 Err(_) if order > 0 => order -= 1,
@@ -93,8 +146,35 @@ impl Memory {
         Ok(Self { runs, nr_pages })
     }
 
+    /// Takes `nr_blocks` whole memory blocks away from the system and makes them `ZONE_DEVICE`
+    /// pages, all or none: on failure, whatever was taken is given back.
+    #[cfg(CONFIG_ZONE_DEVICE)]
+    fn devmap(nr_blocks: usize) -> Result<Self, DevMapError> {
+        let ranges = mem_hotplug::take_blocks(nr_blocks).map_err(DevMapError::Blocks)?;
+        let mut runs = KVec::with_capacity(ranges.len(), GFP_KERNEL).map_err(|e| DevMapError::Pagemap(e.into()))?;
+        let mut first = 0;
+        // Dropping `runs` or the ranges left (on an error) gives their blocks back.
+        for range in ranges {
+            let pages = DevPagemap::new_fsdax(range, c_str!("xipram")).map_err(DevMapError::Pagemap)?;
+            let n = pages.nr_pages();
+            runs.push(Run { first, pages: RunMemory::DevMap(pages) }, GFP_KERNEL)
+                .map_err(|e| DevMapError::Pagemap(e.into()))?;
+            first += n;
+        }
+        Ok(Self { runs, nr_pages: first })
+    }
+
     fn len(&self) -> u64 {
         (self.nr_pages * PAGE_SIZE) as u64
+    }
+
+    /// What the memory is, for the log.
+    fn model(&self) -> &'static str {
+        match self.runs.first().map(|r| &r.pages) {
+            #[cfg(CONFIG_ZONE_DEVICE)]
+            Some(RunMemory::DevMap(_)) => "ZONE_DEVICE (devmap)",
+            _ => "page allocator",
+        }
     }
 
     /// The run holding device page `pgoff`.
@@ -115,7 +195,7 @@ impl Memory {
         &self,
         offset: u64,
         len: usize,
-        mut f: impl FnMut(&ContigPages, usize, usize, usize) -> Result,
+        mut f: impl FnMut(&RunMemory, usize, usize, usize) -> Result,
     ) -> Result {
         let end = offset.checked_add(len as u64).ok_or(ERANGE)?;
         if end > self.len() {
@@ -232,11 +312,11 @@ fn create_devices(
         let disk = disk.add().inspect_err(|e| report(i, e))?;
         let runs = disk.data().runs.len();
         pr_info!(
-            "{}: {} MiB in {} contiguous run(s) of up to {} KiB, DAX enabled\n",
+            "{}: {} MiB of {} memory in {} contiguous run(s), DAX enabled\n",
             disk.name(),
             disk.data().len() / MIB,
+            disk.data().model(),
             runs,
-            (PAGE_SIZE << RUN_ORDER) / 1024
         );
         disks.push(disk, GFP_KERNEL)?;
     }
@@ -273,6 +353,139 @@ fn parse_params(nr_devices: u32, size_mib: u64) -> Result<(u32, usize)> {
     }
 }
 
+/// Why devmap memory could not be had.
+#[cfg(CONFIG_ZONE_DEVICE)]
+enum DevMapError {
+    /// Not enough memory blocks could be taken (all were given back).
+    Blocks(mem_hotplug::Shortfall),
+    /// The blocks were taken but could not be given pages (they were given back).
+    Pagemap(Error),
+}
+
+#[cfg(CONFIG_ZONE_DEVICE)]
+impl DevMapError {
+    fn error(self) -> Error {
+        match self {
+            DevMapError::Blocks(s) => s.into(),
+            DevMapError::Pagemap(e) => e,
+        }
+    }
+
+    /// Says why, after `prefix`, in one line.
+    fn report(&self, prefix: core::fmt::Arguments<'_>) {
+        match self {
+            DevMapError::Blocks(s) if s.error == EINTR => {
+                pr_err!("{}: interrupted while taking memory blocks; all given back\n", prefix)
+            }
+            DevMapError::Blocks(s) => pr_err!(
+                "{}: needs {} memory blocks of {} MiB, could take {} ({} online, {} movable; last error {}); all given back (boot with movablecore= to have blocks that can be taken)\n",
+                prefix,
+                s.wanted,
+                mem_hotplug::block_size() / MIB,
+                s.taken,
+                s.candidates,
+                s.movable,
+                s.error.to_errno()
+            ),
+            DevMapError::Pagemap(e) => pr_err!(
+                "{}: cannot make ZONE_DEVICE pages for the memory blocks taken (error {}); all given back\n",
+                prefix,
+                e.to_errno()
+            ),
+        }
+    }
+}
+
+/// The memory of `nr_devices` devices of `nr_pages` pages each in the model asked for, all of
+/// it or none.
+fn device_memory(model: Model, nr_devices: u32, nr_pages: usize) -> Result<KVec<Memory>> {
+    let mut all = KVec::with_capacity(nr_devices as usize, GFP_KERNEL)?;
+    if model != Model::Pages {
+        match devmap_memory(model, nr_devices, nr_pages, &mut all) {
+            Ok(true) => return Ok(all),
+            Ok(false) => all = KVec::new(), // auto, falling back to pages: nothing was taken.
+            Err(e) => return Err(e),
+        }
+    }
+    for i in 0..nr_devices {
+        let m = Memory::new(nr_pages, RUN_ORDER).inspect_err(|e| {
+            pr_err!("xipram{}: cannot allocate its memory: error {}\n", i, e.to_errno())
+        })?;
+        all.push(m, GFP_KERNEL)?;
+    }
+    Ok(all)
+}
+
+/// Fills `all` with devmap memory; `Ok(false)` when `auto` should use pages instead (said why).
+#[cfg(CONFIG_ZONE_DEVICE)]
+fn devmap_memory(model: Model, nr_devices: u32, nr_pages: usize, all: &mut KVec<Memory>) -> Result<bool> {
+    let block = mem_hotplug::block_size();
+    let block_pages = (block / PAGE_SIZE as u64) as usize;
+    let size_mib = (nr_pages * PAGE_SIZE) as u64 / MIB;
+    let nr_blocks = nr_pages.div_ceil(block_pages);
+    if nr_pages % block_pages != 0 {
+        if model == Model::Auto {
+            pr_info!(
+                "memory_model=auto: using pages: size_mib={} is not a whole number of {} MiB memory blocks\n",
+                size_mib,
+                block / MIB
+            );
+            return Ok(false);
+        }
+        pr_info!(
+            "memory_model=devmap: size_mib={} rounded up to {} MiB, whole {} MiB memory blocks\n",
+            size_mib,
+            nr_blocks as u64 * block / MIB,
+            block / MIB
+        );
+        let total = (nr_blocks * block_pages) as u64 * nr_devices as u64;
+        let available = contig_pages::available_pages() as u64;
+        if total > available {
+            pr_err!(
+                "nr_devices={} size_mib={}: needs more memory than is available ({} MiB)\n",
+                nr_devices,
+                size_mib,
+                available * PAGE_SIZE as u64 / MIB
+            );
+            return Err(ENOMEM);
+        }
+    }
+    let t0 = kernel::time::Ktime::ktime_get();
+    for i in 0..nr_devices {
+        match Memory::devmap(nr_blocks) {
+            Ok(m) => all.push(m, GFP_KERNEL)?,
+            Err(e) => {
+                // Dropping `all` gives back what the devices before this one took.
+                *all = KVec::new();
+                if model == Model::Auto && !matches!(&e, DevMapError::Blocks(s) if s.error == EINTR) {
+                    e.report(fmt!("memory_model=auto: using pages: xipram{}", i));
+                    return Ok(false);
+                }
+                e.report(fmt!("memory_model=devmap: xipram{}", i));
+                return Err(e.error());
+            }
+        }
+    }
+    let ms = kernel::time::ktime_ms_delta(kernel::time::Ktime::ktime_get(), t0);
+    pr_info!(
+        "took {} memory blocks ({} MiB) from the system in {} ms\n",
+        nr_blocks * nr_devices as usize,
+        nr_blocks as u64 * nr_devices as u64 * block / MIB,
+        ms
+    );
+    Ok(true)
+}
+
+#[cfg(not(CONFIG_ZONE_DEVICE))]
+fn devmap_memory(model: Model, _: u32, _: usize, _: &mut KVec<Memory>) -> Result<bool> {
+    if model == Model::Auto {
+        pr_info!("memory_model=auto: using pages: this kernel has no ZONE_DEVICE\n");
+        return Ok(false);
+    }
+    pr_err!("memory_model=devmap: this kernel has no ZONE_DEVICE (CONFIG_ZONE_DEVICE)\n");
+    Err(EINVAL)
+}
+
 struct XipRamModule {
     _disks: KVec<XipDisk>,
 }
@@ -280,7 +493,9 @@ struct XipRamModule {
 impl kernel::Module for XipRamModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let (nr_devices, nr_pages) = parse_params(NR_DEVICES.get(), SIZE_MIB.get())?;
-        let disks = create_devices("xipram", nr_devices, |_| Memory::new(nr_pages, RUN_ORDER))?;
+        let model = Model::parse(MEMORY_MODEL.get_str())?;
+        let mut memory = device_memory(model, nr_devices, nr_pages)?.into_iter();
+        let disks = create_devices("xipram", nr_devices, |_| memory.next().ok_or(ENOMEM))?;
         Ok(Self { _disks: disks })
     }
 }

@@ -47,7 +47,7 @@ pub use disk::{BlockDeviceRef, Disk, DiskBuilder, DiskVTable, NewDisk, Operation
 
 use crate::{
     bindings,
-    contig_pages::ContigPages,
+    contig_pages::DirectMemory,
     error::{code::*, Result},
 };
 use core::ptr::{addr_of, NonNull};
@@ -236,10 +236,16 @@ impl Segment<'_> {
     /// data of a write bio to the device).
     ///
     /// Fails with `ERANGE`, copying nothing, if either range is out of bounds.
-    pub fn copy_to_pages(&self, at: usize, pages: &ContigPages, offset: usize, len: usize) -> Result {
+    pub fn copy_to_pages(
+        &self,
+        at: usize,
+        pages: &(impl DirectMemory + ?Sized),
+        offset: usize,
+        len: usize,
+    ) -> Result {
         let src = self.part(at, len)?;
         // SAFETY: `src` is valid for reads of `len` bytes (type invariant, checked above).
-        unsafe { pages.write_raw(offset, src, len) }
+        unsafe { pages.whole().write_raw(offset, src, len) }
     }
 
     /// Copies `len` bytes of `pages` from byte `offset` into the segment at byte `at` (the data
@@ -250,13 +256,13 @@ impl Segment<'_> {
     pub fn copy_from_pages(
         &mut self,
         at: usize,
-        pages: &ContigPages,
+        pages: &(impl DirectMemory + ?Sized),
         offset: usize,
         len: usize,
     ) -> Result {
         let dst = self.part_mut(at, len)?;
         // SAFETY: `dst` is valid for writes of `len` bytes (type invariant, checked above).
-        unsafe { pages.read_raw(offset, dst, len) }
+        unsafe { pages.whole().read_raw(offset, dst, len) }
     }
 
     /// Copies the segment's bytes from byte `at` into `dst`.
