@@ -9,7 +9,8 @@
 #   into its MAP_SHARED mapping reach the file (pages: EIO), writes into its private
 #   mappings go to a private copy of the file's page, the file unchanged (pages: EIO for
 #   a read-only one; a page never touched is copied by the fault in both);
-# - pvm: process_vm_readv/writev of them (pages: EFAULT);
+# - pvm: process_vm_readv/writev of them (pages: EFAULT); devmap: a write into a read
+#   page of a writable private mapping goes to a private copy of the file's page;
 # - ptrace: a static busybox copied onto xipfs, started under ptrace; an int3 written at its
 #   entry with PTRACE_POKETEXT traps there (rip = entry + 1), is taken out, and the
 #   program finishes normally; another busybox running from the same file, a new one
