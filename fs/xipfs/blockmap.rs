@@ -201,7 +201,19 @@ pub(crate) fn map(inode: &INode, pos: u64, len: u64, flags: fs::IomapFlags) -> R
                 align_head(inode)?;
             }
         }
-        let (first, n, new) = map_for_write(inode, lblk, want, flags.nowait())?;
+        let (first, mut n, mut new) = map_for_write(inode, lblk, want, flags.nowait())?;
+        // A run ends where an indirect block's span does (every 1024 blocks, off the 2 MiB
+        // grid): go on while the next run follows on the device, so that a 2 MiB fault gets
+        // its whole aligned run in one extent.
+        while n < want {
+            match map_for_write(inode, lblk + u64::from(n), want - n, flags.nowait()) {
+                Ok((b, m, fresh)) if b == first + n => {
+                    n += m;
+                    new |= fresh;
+                }
+                _ => break,
+            }
+        }
         let addr = u64::from(first) * BS;
         return Ok(fs::Extent {
             offset: lblk * BS,
@@ -210,7 +222,18 @@ pub(crate) fn map(inode: &INode, pos: u64, len: u64, flags: fs::IomapFlags) -> R
         });
     }
     let raw = inode.data().snapshot();
-    let (first, n) = lookup_run(sb, inode.ino() as u32, &raw, lblk, want)?;
+    let ino = inode.ino() as u32;
+    let (first, mut n) = lookup_run(sb, ino, &raw, lblk, want)?;
+    // As above: runs (and holes) go on across the end of an indirect block's span. A
+    // damaged block map further on is left to be reported when it is reached.
+    let d = sb.data();
+    let mut buf = BlockBuf::new()?;
+    while n < want {
+        match walk(sb.dax(), &d.sb, &d.claims, ino, &raw, lblk + u64::from(n), want - n, &mut buf.0) {
+            Ok((b, m)) if b.is_none() == first.is_none() && b.map_or(true, |b| Some(b) == first.map(|f| f + n)) => n += m,
+            _ => break,
+        }
+    }
     Ok(fs::Extent {
         offset: lblk * BS,
         length: n as u64 * BS,
@@ -271,8 +294,8 @@ pub(crate) fn map_for_write(inode: &INode, lblk: u64, want: u32, nowait: bool) -
 /// when no aligned run of 2 MiB is free.
 ///
 /// The range is unmapped and the invalidate lock held while the blocks move, so no fault
-/// maps either copy meanwhile; `read(2)` and `write(2)` are kept out by the inode lock, which
-/// the caller (a write) holds.
+/// maps either copy meanwhile; if a page of it is pinned (`get_user_pages`), nothing moves.
+/// `read(2)` and `write(2)` are kept out by the inode lock, which the caller (a write) holds.
 fn align_head(inode: &INode) -> Result {
     let sb = inode.super_block();
     let d = sb.data();
@@ -350,6 +373,9 @@ fn align_head(inode: &INode) -> Result {
         st.goal = new + pmd;
         Ok(())
     })
+    // A page of the first 2 MiB pinned by get_user_pages (EBUSY) keeps its block: the file
+    // stays where it is rather than the write waiting for someone else's pin.
+    .or_else(|e| if e == EBUSY { Ok(Ok(())) } else { Err(e) })?
 }
 
 /// Allocates a run of up to `n` blocks for the hole at `lblk` (and the indirect blocks on the
@@ -401,12 +427,21 @@ fn alloc_run(inode: &INode, st: &mut InodeState, lblk: u64, n: u32, want: u32) -
     }
     let count = n.min(path.leaf_remaining()).max(1);
     let pmd = crate::alloc::PMD_BLOCKS as u64;
-    // A file's own goal that is aligned itself (the block after its aligned first 2 MiB)
-    // gives both contiguity and alignment when free.
-    let aligned = lblk % pmd == 0
-        && (u64::from(want) >= pmd || lblk >= pmd)
-        && !(st.goal != 0 && u64::from(st.goal) % pmd == 0);
-    let (first, mut got) = crate::balloc::alloc_blocks(sb, goal, count, aligned)?;
+    let aligned = lblk % pmd == 0 && (u64::from(want) >= pmd || lblk >= pmd);
+    let (first, mut got) = if aligned && st.goal != 0 && u64::from(st.goal) % pmd == 0 {
+        // A file's own goal that is aligned itself (the block after an aligned run of the
+        // file) gives both contiguity and alignment when it is free; when it is not (the next
+        // group's metadata, another file), the run goes to an aligned place elsewhere.
+        match crate::balloc::alloc_blocks(sb, goal, count, false)? {
+            (f, g) if f == goal => (f, g),
+            (f, g) => {
+                crate::balloc::free_blocks(sb, ino, f, g)?;
+                crate::balloc::alloc_blocks(sb, goal, count, true)?
+            }
+        }
+    } else {
+        crate::balloc::alloc_blocks(sb, goal, count, aligned)?
+    };
     for i in 0..got {
         let owner = Owner::Data { ino, lblk: (lblk + u64::from(i)) as u32 };
         if let Err(c) = d.claims.claim(first + i, owner) {
@@ -504,10 +539,10 @@ const APB: u64 = ondisk::ADDR_PER_BLOCK as u64;
 
 /// Frees, in the tree of indirect block `blk` (at `level` of its paths, with `depth` levels of
 /// indirect blocks from it down to the data, its first file block `base`), every block that
-/// maps file blocks from `from` on. Entries are cleared (and written) before the blocks they
-/// pointed to are freed. Returns whether the whole tree is now empty (`blk` itself is then
-/// the caller's to unlink and free).
-fn free_tree(f: &mut Freer<'_>, blk: u32, level: usize, depth: u32, base: u64, from: u64) -> Result<bool> {
+/// maps only file blocks in `[from, to)`. Entries are cleared (and written) before the blocks
+/// they pointed to are freed. Returns whether the whole tree is now empty (`blk` itself is
+/// then the caller's to unlink and free).
+fn free_tree(f: &mut Freer<'_>, blk: u32, level: usize, depth: u32, base: u64, from: u64, to: u64) -> Result<bool> {
     let inode = f.inode;
     let sb = inode.super_block();
     let ino = inode.ino() as u32;
@@ -524,7 +559,7 @@ fn free_tree(f: &mut Freer<'_>, blk: u32, level: usize, depth: u32, base: u64, f
     let mut children = KVec::new();
     for i in 0..ondisk::ADDR_PER_BLOCK {
         let cb = base + u64::from(i) * span;
-        if cb + span <= from {
+        if cb + span <= from || cb >= to {
             continue;
         }
         let e = ondisk::indirect_entry(old, i).map_err(|c| corrupt(sb, u64::from(ino), c))?;
@@ -532,10 +567,11 @@ fn free_tree(f: &mut Freer<'_>, blk: u32, level: usize, depth: u32, base: u64, f
             continue;
         }
         if depth == 1 {
+            // A data block: in the range (it is one block).
             ondisk::put_le32(&mut buf.0, i as usize * 4, 0).map_err(|c| corrupt(sb, u64::from(ino), c))?;
             children.push((e, cb, true), GFP_KERNEL)?;
             changed = true;
-        } else if free_tree(f, e, level + 1, depth - 1, cb, from)? {
+        } else if free_tree(f, e, level + 1, depth - 1, cb, from, to)? {
             ondisk::put_le32(&mut buf.0, i as usize * 4, 0).map_err(|c| corrupt(sb, u64::from(ino), c))?;
             children.push((e, cb, false), GFP_KERNEL)?;
             changed = true;
@@ -557,19 +593,27 @@ fn free_tree(f: &mut Freer<'_>, blk: u32, level: usize, depth: u32, base: u64, f
         f.add(e, owner)?;
     }
     xip_util::cond_resched();
-    Ok(from <= base)
+    Ok(buf.0.iter().all(|&b| b == 0))
 }
 
 /// Frees every block of `inode` that maps file blocks from `from` on (all of them for 0),
 /// indirect blocks that map nothing any more included; the caller holds the inode's lock
 /// (`st`), and nothing can reach those file blocks any more (their pages are unmapped).
 pub(crate) fn free_from(inode: &INode, st: &mut InodeState, from: u64) -> Result {
+    free_range(inode, st, from, u64::MAX)?;
+    st.past_eof = false;
+    crate::inode::store(inode, st)
+}
+
+/// Frees every block of `inode` that maps file blocks in `[from, to)`, and the indirect
+/// blocks that map nothing any more; as [`free_from`] otherwise.
+fn free_range(inode: &INode, st: &mut InodeState, from: u64, to: u64) -> Result {
     let mut f = Freer::new(inode);
     let ino = inode.ino() as u32;
     let mut data = KVec::new();
     let mut changed = false;
     for i in 0..ondisk::NDIR_BLOCKS {
-        if (i as u64) >= from && st.raw.block[i] != 0 {
+        if (i as u64) >= from && (i as u64) < to && st.raw.block[i] != 0 {
             data.push((st.raw.block[i], i as u32), GFP_KERNEL)?;
             st.raw.block[i] = 0;
             changed = true;
@@ -588,10 +632,10 @@ pub(crate) fn free_from(inode: &INode, st: &mut InodeState, from: u64) -> Result
     ];
     for (slot, depth, base) in roots {
         let blk = st.raw.block[slot];
-        if blk == 0 || base + APB.pow(depth) <= from {
+        if blk == 0 || base + APB.pow(depth) <= from || base >= to {
             continue;
         }
-        if free_tree(&mut f, blk, 1, depth, base, from)? {
+        if free_tree(&mut f, blk, 1, depth, base, from, to)? {
             st.raw.block[slot] = 0;
             crate::inode::store(inode, st)?;
             let id = ondisk::BlockPath::new(base).ok().and_then(|p| p.indirect_id(1)).ok_or(EIO)?;
@@ -599,10 +643,7 @@ pub(crate) fn free_from(inode: &INode, st: &mut InodeState, from: u64) -> Result
         }
     }
     f.finish()?;
-    st.past_eof = false;
-    if st.goal != 0 {
-        st.goal = 0;
-    }
+    st.goal = 0;
     crate::inode::store(inode, st)
 }
 
@@ -610,4 +651,10 @@ pub(crate) fn free_from(inode: &INode, st: &mut InodeState, from: u64) -> Result
 pub(crate) fn truncate(inode: &INode, size: u64) -> Result {
     let mut st = inode.data().lock();
     free_from(inode, &mut st, size.div_ceil(BS))
+}
+
+/// `punch_hole`: frees the blocks of `inode` in the bytes `[start, end)` (block aligned).
+pub(crate) fn punch_hole(inode: &INode, start: u64, end: u64) -> Result {
+    let mut st = inode.data().lock();
+    free_range(inode, &mut st, start / BS, end.div_ceil(BS))
 }

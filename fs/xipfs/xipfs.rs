@@ -173,6 +173,10 @@ impl fs::file::Operations for Xipfs {
     fn truncate(inode: &INode, size: u64) -> Result {
         blockmap::truncate(inode, size)
     }
+
+    fn punch_hole(inode: &INode, start: u64, end: u64) -> Result {
+        blockmap::punch_hole(inode, start, end)
+    }
 }
 
 struct XipfsModule {

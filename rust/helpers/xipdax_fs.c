@@ -6,6 +6,10 @@
 #include <linux/pagemap.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/dax.h>
+#include <linux/huge_mm.h>
+#include <linux/sched/mm.h>
+#include <linux/wait_bit.h>
 
 void rust_helper_i_uid_write(struct inode *inode, uid_t uid)
 {
@@ -173,4 +177,56 @@ bool rust_helper_xip_iocb_nowait(const struct kiocb *iocb)
 bool rust_helper_xip_file_writable(const struct file *file)
 {
 	return file->f_mode & FMODE_WRITE;
+}
+
+/*
+ * Waits until no page of @inode's DAX mapping in [@start, @end] (bytes; @end
+ * included, LLONG_MAX for the rest of the file) is referenced by anyone but its
+ * pagemap: get_user_pages() pins (an O_DIRECT transfer into a mapping, a
+ * vmsplice()d buffer) must be gone before the blocks under them are freed.
+ * dax_layout_busy_page_range() unmaps the range first, so no new pin can be
+ * taken while the caller holds the invalidate lock exclusively; the lock is
+ * dropped while waiting (a fault of the pinning task may need it), as
+ * ext4_break_layouts() does.  Fails with -ERESTARTSYS on a signal, and at once
+ * with -EBUSY if a page is pinned and @wait is false.
+ */
+int rust_helper_xip_dax_break_layouts(struct inode *inode, loff_t start, loff_t end,
+				      bool wait)
+{
+	struct address_space *mapping = inode->i_mapping;
+	struct page *page;
+	int error;
+
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+	for (;;) {
+		page = dax_layout_busy_page_range(mapping, start, end);
+		if (!page)
+			return 0;
+		if (!wait)
+			return -EBUSY;
+		error = ___wait_var_event(&page->_refcount,
+					  atomic_read(&page->_refcount) == 1,
+					  TASK_INTERRUPTIBLE, 0, 0,
+					  ({ filemap_invalidate_unlock(mapping);
+					     schedule();
+					     filemap_invalidate_lock(mapping); }));
+		if (error)
+			return error;
+	}
+}
+
+/*
+ * get_unmapped_area of DAX files: mappings of 2 MiB or more start at a 2 MiB
+ * aligned address (at the file offset's alignment), so that PMD faults can map
+ * them; without transparent huge pages, the default placement.
+ */
+unsigned long rust_helper_xip_dax_get_unmapped_area(struct file *file,
+		unsigned long addr, unsigned long len, unsigned long pgoff,
+		unsigned long flags)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	return thp_get_unmapped_area(file, addr, len, pgoff, flags);
+#else
+	return mm_get_unmapped_area(current->mm, file, addr, len, pgoff, flags);
+#endif
 }

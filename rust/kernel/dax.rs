@@ -331,7 +331,7 @@ impl<T: Operations> Device<T> {
 /// kernels drop `pfn_t` (and the devmap flag, once every `ZONE_DEVICE` page is refcounted like
 /// any other): `direct_access` then returns a bare `unsigned long` pfn, and this module is
 /// what changes.
-mod pfn {
+pub(crate) mod pfn {
     use super::*;
 
     /// The `pfn_t` for the first page of `range`.
@@ -342,6 +342,12 @@ mod pfn {
         };
         // SAFETY: The helper only builds a value.
         unsafe { bindings::__pfn_to_pfn_t(range.pfn() as _, flags) }
+    }
+
+    /// Whether a `pfn_t` that `fs/dax.c` got from a device is a page with a reference count
+    /// (`ZONE_DEVICE`): only such pages can be taken by `get_user_pages()` and mapped by PMD.
+    pub(crate) fn is_refcounted(pfn: bindings::pfn_t) -> bool {
+        matches!(from_c(pfn).1, PfnKind::DevMap)
     }
 
     /// The page frame number and kind of a `pfn_t` made by [`to_c`].

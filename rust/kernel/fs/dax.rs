@@ -21,6 +21,7 @@ pub struct Dax {
     part_off: u64,
     len: u64,
     holder: *mut core::ffi::c_void,
+    refcounted: bool,
 }
 
 // SAFETY: The DAX device is reference counted and usable from any thread.
@@ -50,13 +51,44 @@ impl Dax {
         };
         // SAFETY: `bdev` is valid and open.
         let len = unsafe { bindings::bdev_nr_bytes(bdev) } as u64;
+        let dax = NonNull::new(dax)?;
+        // What kind of pages the device hands out: one device has one kind (see
+        // `refcounted_pages`); ask for the first page of the block device.
+        let mut kaddr: *mut core::ffi::c_void = core::ptr::null_mut();
+        let mut pfn = bindings::pfn_t { val: 0 };
+        // SAFETY: `dax` is a live reference; the out-pointers are valid; the call is made
+        // inside the DAX SRCU read section.
+        let ret = unsafe {
+            let id = bindings::dax_read_lock();
+            let ret = bindings::dax_direct_access(
+                dax.as_ptr(),
+                (part_off / PAGE_SIZE as u64) as _,
+                1,
+                bindings::dax_access_mode_DAX_ACCESS,
+                &mut kaddr,
+                &mut pfn,
+            );
+            bindings::dax_read_unlock(id);
+            ret
+        };
+        let refcounted = ret > 0 && crate::dax::pfn::is_refcounted(pfn);
         // INVARIANT: A non-null result is a reference taken for `holder`.
-        NonNull::new(dax).map(|dax| Self {
+        Some(Self {
             dax,
             part_off,
             len,
             holder,
+            refcounted,
         })
+    }
+
+    /// Whether the device's memory is pages with reference counts (`ZONE_DEVICE` pages, as
+    /// pmem's fsdax mode and xipram's devmap model give): `fs/dax.c` then maps them as devmap
+    /// entries, which `get_user_pages()` can take and which can be mapped 2 MiB at a time.
+    /// Otherwise (xipram's plain pages) they are mapped as special entries, invisible to
+    /// `get_user_pages()`, 4 KiB at a time.
+    pub fn refcounted_pages(&self) -> bool {
+        self.refcounted
     }
 
     /// The raw device, for `struct iomap`.

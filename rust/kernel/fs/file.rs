@@ -11,8 +11,21 @@
 //! | `read(2)` | inode lock shared; then `map` |
 //! | `write(2)` | inode lock; then `map` (which allocates) |
 //! | page fault | mmap lock; freeze protection (`sb_start_pagefault`) for a write fault on a shared mapping; invalidate lock shared; the DAX entry lock of the page (`fs/dax.c`); then `map` |
-//! | size change, `fallocate` | inode lock; invalidate lock exclusive (size change: the pages past the new size are unmapped and their DAX entries removed, then `truncate`) |
+//! | size change, `fallocate` | inode lock; invalidate lock exclusive (size change and hole punching: the pages are unmapped, pins of them waited for, their DAX entries removed, then `truncate` or `punch_hole`) |
 //! | last close of a writer | inode lock; invalidate lock exclusive; `truncate` at the size (drops blocks past the end) |
+//!
+//! # Pinned pages
+//!
+//! On a device whose memory has reference-counted pages ([`Dax::refcounted_pages`](super::Dax::refcounted_pages)),
+//! `get_user_pages()` can take a mapped page of a file and hold it after the mapping is gone
+//! from the page tables: an `O_DIRECT` read into the mapping fills it from another device, a
+//! `vmsplice()`d buffer sits in a pipe. Before blocks are freed (size change, hole punching,
+//! blocks past the end at the last close), the range is unmapped and the abstraction waits,
+//! with the invalidate lock dropped, until no page in it is referenced beyond its pagemap
+//! (`dax_layout_busy_page_range()`, as ext4 and xfs do); a signal ends the wait with
+//! `ERESTARTSYS` and nothing freed. Linux 6.12 only sees pins while the file is mapped
+//! somewhere (`mapping_mapped()`); a pin that outlives every mapping of the file is not
+//! waited for (later kernels wait at eviction, `dax_break_layout_final()`).
 //!
 //! `map` and `truncate` are called with no lock of the abstraction held beyond these; a
 //! filesystem serialises its block map with its own lock, taken inside them, and must not
@@ -22,6 +35,9 @@ use super::{FileSystem, INode, SuperBlock};
 use crate::{bindings, error::code::*, error::Result};
 use core::marker::PhantomData;
 use macros::vtable;
+
+/// Bytes in a page.
+const PAGE: u64 = bindings::PAGE_SIZE as u64;
 
 /// The operations of a filesystem's regular files.
 ///
@@ -60,6 +76,19 @@ pub trait Operations {
     /// A filesystem that implements it is writable: files get `write_iter`, `fallocate`,
     /// `setattr` (size changes) and writable shared mappings.
     fn truncate(_inode: &INode<Self::FileSystem>, _size: u64) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Frees the blocks of `inode` that lie wholly inside the byte range `[start, end)`
+    /// (`fallocate(FALLOC_FL_PUNCH_HOLE)`), indirect blocks that no longer map anything
+    /// included; the file's size does not change. `start` and `end` are multiples of the block
+    /// size, `start < end <= ` the size rounded up to a block. Called as [`Operations::truncate`]
+    /// is: with the inode lock and the invalidate lock held exclusively, after the range was
+    /// unmapped and every `get_user_pages()` pin of its pages was waited for. The abstraction
+    /// zeroes the parts of blocks at either end of the hole itself.
+    ///
+    /// Without it, punching a hole fails with `EOPNOTSUPP` (as on ext2).
+    fn punch_hole(_inode: &INode<Self::FileSystem>, _start: u64, _end: u64) -> Result {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -174,6 +203,8 @@ impl<T: FileSystem> Tables<T> {
         splice_read: Some(bindings::copy_splice_read),
         splice_write: if Self::WRITABLE { Some(bindings::iter_file_splice_write) } else { None },
         fallocate: if Self::WRITABLE { Some(Self::fallocate) } else { None },
+        // Mappings of 2 MiB or more start 2 MiB aligned, so that PMD faults can map them.
+        get_unmapped_area: Some(bindings::xip_dax_get_unmapped_area),
         // File data is written straight to the device memory; `fsync` cleans the DAX entries
         // of written mappings (`writepages`).
         fsync: Some(Self::fsync),
@@ -201,8 +232,8 @@ impl<T: FileSystem> Tables<T> {
         page_mkwrite: Some(Self::fault),
         pfn_mkwrite: Some(Self::fault),
         access: Some(Self::access),
-        // SAFETY: All other fields are optional callbacks, zero meaning "none". No
-        // `huge_fault`: `fs/dax.c` needs devmap pages for PMD mappings.
+        huge_fault: Some(Self::huge_fault),
+        // SAFETY: All other fields are optional callbacks, zero meaning "none".
         ..unsafe { core::mem::zeroed() }
     };
 
@@ -232,6 +263,21 @@ impl<T: FileSystem> Tables<T> {
     unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> i32 {
         // SAFETY: The VFS passes the file being mapped.
         unsafe { bindings::xip_file_accessed(file) };
+        // SAFETY: As above: the file is open, its inode one of ours on a mounted superblock.
+        let refcounted =
+            unsafe { INode::<T>::from_raw((*file).f_inode) }.super_block().dax().refcounted_pages();
+        if refcounted {
+            // Devmap pages: `fs/dax.c` maps them as devmap entries, with page references that
+            // `get_user_pages` takes, in this VM_MIXEDMAP mapping; a write to a private mapping
+            // (a debugger's breakpoint too) copies the page as for any file. VM_HUGEPAGE: 2 MiB
+            // faults whatever the system's THP policy, as ext4 and xfs ask for DAX files.
+            // SAFETY: The VFS passes a VMA being set up for one of our files, under mmap_lock.
+            unsafe {
+                (*vma).vm_ops = &Self::VM_OPS;
+                bindings::vm_flags_set(vma, (bindings::VM_MIXEDMAP | bindings::VM_HUGEPAGE) as _);
+            }
+            return 0;
+        }
         // The device's memory is ordinary pages, not devmap ones: `vmf_insert_mixed` accepts
         // them only in a VM_MIXEDMAP mapping, and maps them as special PTEs (no page
         // reference, invisible to `get_user_pages`).
@@ -256,6 +302,30 @@ impl<T: FileSystem> Tables<T> {
     }
 
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: The caller's guarantees are passed on.
+        unsafe { Self::dax_fault(vmf, 0) }
+    }
+
+    /// `huge_fault`: 2 MiB (PMD) faults, which `fs/dax.c` maps with one PMD when `map` gives a
+    /// 2 MiB aligned, contiguous run of the device; otherwise (and for other sizes) it falls
+    /// back to 4 KiB faults. Only devmap pages can be mapped by PMD (`vmf_insert_pfn_pmd`
+    /// insists): on devices with plain pages every huge fault falls back.
+    unsafe extern "C" fn huge_fault(vmf: *mut bindings::vm_fault, order: u32) -> bindings::vm_fault_t {
+        // SAFETY: The fault handler gets a valid fault on a VMA whose file is ours.
+        let inode = unsafe { INode::<T>::from_raw((*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode) };
+        if order != bindings::PMD_ORDER || !inode.super_block().dax().refcounted_pages() {
+            return bindings::vm_fault_reason_VM_FAULT_FALLBACK as _;
+        }
+        // SAFETY: The caller's guarantees are passed on.
+        unsafe { Self::dax_fault(vmf, order) }
+    }
+
+    /// A DAX fault of `order` (0: one page; `PMD_ORDER`: 2 MiB).
+    ///
+    /// # Safety
+    ///
+    /// `vmf` is a fault being handled, on a VMA set up by `mmap` for one of our files.
+    unsafe fn dax_fault(vmf: *mut bindings::vm_fault, order: u32) -> bindings::vm_fault_t {
         // SAFETY: The fault handler gets a valid fault on a VMA whose file is ours; holding
         // `invalidate_lock` keeps the file's block map stable against size changes, as
         // `fs/dax.c` requires. A write fault on a shared mapping writes the file: it takes
@@ -274,7 +344,7 @@ impl<T: FileSystem> Tables<T> {
             bindings::filemap_invalidate_lock_shared((*inode).i_mapping);
             let ret = bindings::dax_iomap_fault(
                 vmf,
-                0,
+                order,
                 core::ptr::null_mut(),
                 core::ptr::null_mut(),
                 &Self::IOMAP_OPS,
@@ -387,7 +457,10 @@ impl<T: FileSystem> Tables<T> {
         let mapping = unsafe { (*inode.as_raw()).i_mapping };
         // SAFETY: As above.
         unsafe { bindings::filemap_invalidate_lock(mapping) };
-        let res = <T::File as Operations>::truncate(inode, inode.size());
+        // Blocks past the end are mapped nowhere (a fault there is refused), unless the size
+        // just shrank under a page that stays pinned: that block is kept until a later trim.
+        let res = Self::break_layouts(inode, inode.size().next_multiple_of(PAGE), false)
+            .and_then(|()| <T::File as Operations>::truncate(inode, inode.size()));
         // SAFETY: Locked above.
         unsafe { bindings::filemap_invalidate_unlock(mapping) };
         res
@@ -409,16 +482,28 @@ impl<T: FileSystem> Tables<T> {
         0
     }
 
-    /// `fallocate`: modes 0 (allocate, and grow the size) and `FALLOC_FL_KEEP_SIZE`
-    /// (allocate only); other modes are not supported (`EOPNOTSUPP`).
+    /// `fallocate`: modes 0 (allocate, and grow the size), `FALLOC_FL_KEEP_SIZE` (allocate
+    /// only) and, if the filesystem implements [`Operations::punch_hole`],
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`; other modes are not supported
+    /// (`EOPNOTSUPP`).
     unsafe extern "C" fn fallocate(
         file: *mut bindings::file,
         mode: i32,
         offset: bindings::loff_t,
         len: bindings::loff_t,
     ) -> isize {
-        // `FALLOC_FL_KEEP_SIZE` of `include/uapi/linux/falloc.h`.
+        // `FALLOC_FL_KEEP_SIZE` and `FALLOC_FL_PUNCH_HOLE` of `include/uapi/linux/falloc.h`.
         let keep = 0x01;
+        let punch = 0x02;
+        if mode == punch | keep && <T::File as Operations>::HAS_PUNCH_HOLE {
+            // SAFETY: The VFS passes an open regular file of ours, opened for writing, and has
+            // checked the range.
+            let res = unsafe { Self::punch(file, offset as u64, len as u64) };
+            return match res {
+                Ok(()) => 0,
+                Err(e) => e.to_errno() as _,
+            };
+        }
         if mode & !keep != 0 {
             return EOPNOTSUPP.to_errno() as _;
         }
@@ -473,6 +558,84 @@ impl<T: FileSystem> Tables<T> {
         }
     }
 
+    /// Punches a hole of `len` bytes at `offset` (`FALLOC_FL_PUNCH_HOLE`), as ext4 does: the
+    /// range is unmapped and its pins waited for, the parts of blocks at its ends are zeroed,
+    /// and the filesystem frees the blocks wholly inside it. The size does not change; a hole
+    /// past the end of the file changes nothing.
+    ///
+    /// # Safety
+    ///
+    /// `file` is an open regular file of ours, opened for writing; `offset + len` does not
+    /// overflow a `loff_t`.
+    unsafe fn punch(file: *mut bindings::file, offset: u64, len: u64) -> Result {
+        // SAFETY: By the safety requirements.
+        let raw = unsafe { (*file).f_inode };
+        // SAFETY: As above.
+        let inode = unsafe { INode::<T>::from_raw(raw) };
+        // SAFETY: As above.
+        let mapping = unsafe { (*raw).i_mapping };
+        let bs = T::BLOCK_SIZE as u64;
+        // SAFETY: The inode is valid.
+        unsafe { bindings::inode_lock(raw) };
+        let res = (|| -> Result {
+            // SAFETY: The inode lock is held.
+            crate::error::to_result(unsafe { bindings::file_modified(file) })?;
+            // SAFETY: As above.
+            unsafe { bindings::inode_dio_wait(raw) };
+            let size = inode.size();
+            let end = (offset + len).min(size);
+            if offset >= end {
+                return Ok(());
+            }
+            // SAFETY: As above.
+            unsafe { bindings::filemap_invalidate_lock(mapping) };
+            let res = (|| -> Result {
+                Self::break_layouts_range(inode, offset / PAGE * PAGE, end - 1, true)?;
+                // Whole blocks: from the first block boundary at or after `offset` to the last
+                // one at or before `end`, or to the end of the last block if the hole reaches
+                // the end of the file.
+                let first = offset.next_multiple_of(bs);
+                let last = if end == size { size.next_multiple_of(bs) } else { end / bs * bs };
+                if first >= last {
+                    return Self::zero_range(inode, offset, end);
+                }
+                Self::zero_range(inode, offset, first)?;
+                Self::zero_range(inode, last, end)?;
+                // SAFETY: The inode and invalidate locks are held; the range is page aligned.
+                unsafe { bindings::truncate_pagecache_range(raw, first as _, (last - 1) as _) };
+                <T::File as Operations>::punch_hole(inode, first, last)
+            })();
+            // SAFETY: Locked above.
+            unsafe { bindings::filemap_invalidate_unlock(mapping) };
+            res?;
+            inode.touch_mtime_ctime();
+            Ok(())
+        })();
+        // SAFETY: Locked above.
+        unsafe { bindings::inode_unlock(raw) };
+        inode.mark_dirty();
+        res
+    }
+
+    /// Zeroes the bytes `[start, end)` of the file where it has blocks (holes stay holes).
+    fn zero_range(inode: &INode<T>, start: u64, end: u64) -> Result {
+        if start >= end {
+            return Ok(());
+        }
+        let mut did_zero = false;
+        // SAFETY: The inode is a regular file of ours, locked by the caller; `IOMAP_OPS` drives
+        // `map` with `IOMAP_ZERO` (no allocation).
+        crate::error::to_result(unsafe {
+            bindings::dax_zero_range(
+                inode.as_raw(),
+                start as _,
+                (end - start) as _,
+                &mut did_zero,
+                &Self::IOMAP_OPS,
+            )
+        })
+    }
+
     /// `setattr` of regular files: the VFS's checks and attribute copy, and size changes
     /// (as `ext2_setsize`): the tail of the new last block is zeroed, the pages past the new
     /// size are unmapped, then the filesystem frees the blocks past it.
@@ -510,29 +673,58 @@ impl<T: FileSystem> Tables<T> {
         let old = inode.size();
         // SAFETY: The inode is valid and locked.
         unsafe { bindings::inode_dio_wait(raw) };
-        if size < old {
-            // The tail of the new last block reads as zeroes from now on (and after a later
-            // extension).
-            let mut did_zero = false;
-            // SAFETY: As above; `IOMAP_OPS` drives `map` with `IOMAP_ZERO`.
-            crate::error::to_result(unsafe {
-                bindings::dax_truncate_page(raw, size as _, &mut did_zero, &Self::IOMAP_OPS)
-            })?;
-        } else {
-            Self::zero_tail(inode, old, size)?;
-        }
         // SAFETY: As above.
         let mapping = unsafe { (*raw).i_mapping };
         // SAFETY: As above.
-        unsafe {
-            bindings::filemap_invalidate_lock(mapping);
-            bindings::truncate_setsize(raw, size as _);
-        }
-        let res = if size < old { <T::File as Operations>::truncate(inode, size) } else { Ok(()) };
+        unsafe { bindings::filemap_invalidate_lock(mapping) };
+        let res = (|| -> Result {
+            if size < old {
+                // No page past the new size may be pinned when its block is freed.
+                Self::break_layouts(inode, size.next_multiple_of(PAGE), true)?;
+                // The tail of the new last block reads as zeroes from now on (and after a
+                // later extension).
+                let mut did_zero = false;
+                // SAFETY: As above; `IOMAP_OPS` drives `map` with `IOMAP_ZERO`.
+                crate::error::to_result(unsafe {
+                    bindings::dax_truncate_page(raw, size as _, &mut did_zero, &Self::IOMAP_OPS)
+                })?;
+            } else {
+                Self::zero_tail(inode, old, size)?;
+            }
+            // SAFETY: As above; the invalidate lock is held.
+            unsafe { bindings::truncate_setsize(raw, size as _) };
+            inode.touch_mtime_ctime();
+            if size < old {
+                <T::File as Operations>::truncate(inode, size)
+            } else {
+                Ok(())
+            }
+        })();
         // SAFETY: Locked above.
         unsafe { bindings::filemap_invalidate_unlock(mapping) };
-        inode.touch_mtime_ctime();
         res
+    }
+
+    /// Unmaps the pages of `inode` from byte `start` to the end of the file and makes sure
+    /// none of them is pinned by `get_user_pages()` (see the [module documentation](self)):
+    /// with `wait`, waits for the pins to go (with the invalidate lock dropped meanwhile;
+    /// `ERESTARTSYS` on a signal), else fails with `EBUSY`. The caller holds the inode lock
+    /// and the invalidate lock exclusively.
+    fn break_layouts(inode: &INode<T>, start: u64, wait: bool) -> Result {
+        Self::break_layouts_range(inode, start, i64::MAX as u64, wait)
+    }
+
+    /// As [`Self::break_layouts`], for the bytes `[start, end]` (`end` included).
+    fn break_layouts_range(inode: &INode<T>, start: u64, end: u64, wait: bool) -> Result {
+        if start > end || start > i64::MAX as u64 {
+            return Ok(());
+        }
+        let end = end.min(i64::MAX as u64);
+        // SAFETY: The inode is a regular file of ours; the caller holds its invalidate lock
+        // exclusively (lockdep checks it in the helper).
+        crate::error::to_result(unsafe {
+            bindings::xip_dax_break_layouts(inode.as_raw(), start as _, end as _, wait)
+        })
     }
 
     /// `fsync`: the data and metadata are in the device memory already; what is left is to

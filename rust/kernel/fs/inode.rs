@@ -236,18 +236,34 @@ impl<T: FileSystem> INode<T> {
     /// (`truncate_pagecache_range`): while `f` runs, nothing can reach those pages of the
     /// file, so `f` may move their blocks.
     ///
+    /// Fails with `EBUSY`, without running `f`, if a page of the range is pinned by
+    /// `get_user_pages()` (an `O_DIRECT` transfer or a `vmsplice()`d buffer may still write or
+    /// read the block under it): it does not wait for the pin.
+    ///
     /// The caller holds the inode lock and not the invalidate lock (it is not a page fault).
-    pub fn with_range_unmapped<R>(&self, start: u64, end: u64, f: impl FnOnce() -> R) -> R {
+    pub fn with_range_unmapped<R>(&self, start: u64, end: u64, f: impl FnOnce() -> R) -> Result<R> {
         let raw = self.as_raw();
         // SAFETY: The inode is valid; `i_mapping` is its mapping. The invalidate lock keeps
         // faults out while the range is unmapped and `f` runs.
         unsafe {
             let mapping = (*raw).i_mapping;
             bindings::filemap_invalidate_lock(mapping);
-            if end > start {
-                bindings::truncate_pagecache_range(raw, start as _, (end - 1) as _);
-            }
-            let r = f();
+            let r = if end > start {
+                crate::error::to_result(bindings::xip_dax_break_layouts(
+                    raw,
+                    start as _,
+                    (end - 1) as _,
+                    false,
+                ))
+            } else {
+                Ok(())
+            };
+            let r = r.map(|()| {
+                if end > start {
+                    bindings::truncate_pagecache_range(raw, start as _, (end - 1) as _);
+                }
+                f()
+            });
             bindings::filemap_invalidate_unlock(mapping);
             r
         }
