@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # The random-operation tester of the write path, xipfsx (tests/progs/xipfsx.rs): writes
 # (with holes and appends), reads, shared mapped reads and writes, truncates up and down,
-# fallocate (mode 0 and KEEP_SIZE), fsync and reopen, each checked against a model of the
-# file, with fixed seeds (printed; rerun one with xipfsx FILE --seed S).  It runs where
-# xipfs's write path is compared: tmpfs, ext2 -o dax on emulated pmem (the kernel's own
-# DAX, devmap pages: mappings work), and ext2 -o dax on xipram (DAX on plain pages: ext2
-# does not set VM_MIXEDMAP, so without mappings).  ext2 has no fallocate (EOPNOTSUPP), so
-# its runs leave it out.  e2fsck -fn is clean after each ext2 run.  Needs the guest booted with emulated pmem, as make check does (scripts/check).
+# fallocate (mode 0 and KEEP_SIZE), hole punching, fsync and reopen, each checked against a
+# model of the file, with fixed seeds (printed; rerun one with xipfsx FILE --seed S).  It
+# runs where xipfs's write path is compared: tmpfs, ext2 -o dax on emulated pmem (the
+# kernel's own DAX, devmap pages: mappings work), and ext2 -o dax on xipram (DAX on plain
+# pages: ext2 does not set VM_MIXEDMAP, so without mappings).  ext2 has no fallocate
+# (EOPNOTSUPP), so its runs leave it out, hole punching included.  e2fsck -fn is clean
+# after each ext2 run.  Needs the guest booted with emulated pmem, as make check does
+# (scripts/check).
 . ./lib.sh
 
 need_progs xipfsx

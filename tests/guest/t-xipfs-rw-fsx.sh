@@ -2,12 +2,13 @@
 # The random-operation tester on a read-write xipfs (issue item 11): xipfsx
 # (tests/progs/xipfsx.rs) checks every read against a model of the file through writes
 # with holes and appends, reads, shared mapped reads and writes, truncates up and down,
-# fallocate mode 0 and KEEP_SIZE, fsync and reopen, for FSX_OPS (default 4000) operations
-# per run with fixed seeds (xipfsx prints them; rerun one with --seed), on a filesystem
-# whose free blocks hold a poison first: with everything, without mappings, and with files
-# up to 16 MiB (double-indirect blocks).  e2fsck -fn is clean after the runs, and the
-# files read back the same after a remount.  The kernel's ext2 has no fallocate: under
-# XFS_TYPE=ext2 the runs leave it out, and leave mappings out where ext2 cannot map.
+# fallocate mode 0 and KEEP_SIZE, hole punching, fsync and reopen, for FSX_OPS (default
+# 4000) operations per run with fixed seeds (xipfsx prints them; rerun one with --seed), on
+# a filesystem whose free blocks hold a poison first: with everything, without mappings,
+# and with files up to 16 MiB (double-indirect blocks).  e2fsck -fn is clean after the
+# runs, and the files read back the same after a remount.  The kernel's ext2 has no
+# fallocate: under XFS_TYPE=ext2 the runs leave it out (hole punching with it), and leave
+# mappings out where ext2 cannot map.
 . ./lib.sh
 
 need_progs xipfsx xiprw

@@ -12,6 +12,13 @@
 #   FALLOC_FL_KEEP_SIZE inside and past the end (the size unchanged, blocks allocated,
 #   zeros when the file is later extended over them); the kernel's ext2 has no fallocate
 #   (EOPNOTSUPP): under XFS_TYPE=ext2 the same checks run on tmpfs instead;
+# - hole punching (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): block aligned, inside one
+#   block, unaligned ends, over holes, across the direct/indirect boundary and the spans
+#   of indirect blocks under the double-indirect one (freed when they map nothing; exact
+#   st_blocks and free counts), past and reaching the end, the whole file: the size stays,
+#   the hole reads zeros (also through a mapping made before the punch), the bytes around
+#   stay, later writes into it get fresh zeroed blocks; other modes give EOPNOTSUPP; on
+#   tmpfs under XFS_TYPE=ext2, as fallocate;
 # - truncate and ftruncate down and up: the partial tail block zeroed (a later extension,
 #   by truncate or by a write past the end, reads zeros), blocks freed, indirect blocks
 #   included (st_blocks and statfs's free count exact, down to the triple-indirect chain);
@@ -177,6 +184,160 @@ falloc_checks() {
 	run rm -f "$_d/fa" "$_d/fb" "$_d/fk" "$_d/fe" "$_d/fz"
 	expect_eq "$(stat -f -c %f "$_d")" "$_f0" "free blocks after the fallocate files went"
 }
+# --- Hole punching (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE).
+# punch_checks DIR EXACT: as falloc_checks.  One file of 12 MiB + 1000 bytes (blocks 0..3072:
+# 12 direct, 1024 under the indirect block, 2037 under the double-indirect block and its
+# first two indirect blocks, which map blocks 1036..2059 and 2060..3083) is punched piece
+# by piece until only 6 data blocks are left: after each punch the size is the same,
+# st_blocks and the free count are exact (with EXACT=no, on tmpfs, pages only), and a
+# mapping made before the punch (xiprw fallocate --mapped) shows what read() shows: zeros
+# in the hole, the rest as it was.  Then holes are written into (fresh zeroed blocks, the
+# poison never shows), and the whole file is punched.
+punch_checks() {
+	_d=$1 _x=$2 _p=$1/pu
+	_S=$((12 * 1048576 + 1000))
+	# _nd data blocks and _ni indirect blocks: st_blocks and the free blocks taken.
+	_pb() {
+		_nd=$1 _ni=$2
+		if [ "$_x" = yes ]; then _n=$((_nd + _ni)); else _n=$_nd; fi
+		expect_blocks "$_p" $((_n * 8))
+		expect_eq $((_f0 - $(stat -f -c %f "$_d"))) $_n "free blocks taken by $_p ($_nd data, $_ni indirect)"
+	}
+	# _punch OFF LEN DATA IND [WHAT]: punch, then the size, the blocks, zeros in the hole
+	# (clipped to the size) through read() and a new mapping.
+	_punch() {
+		if [ "$_x" = yes ]; then _n=$(($3 + $4)); else _n=$3; fi
+		run xiprw fallocate "$_p" punch "$1" "$2" $_mapped --blocks $((_n * 8))
+		expect_size "$_p" $_S
+		_pb "$3" "$4"
+		_e=$(($1 + $2)); [ $_e -le $_S ] || _e=$_S
+		if [ "$1" -lt $_e ]; then
+			run xiprw check "$_p" "$1" $((_e - $1)) zero
+			_mc "$_p" "$1" $((_e - $1)) zero
+		fi
+	}
+	# Mappings: on tmpfs a read fault on a hole allocates a page, which would change the
+	# counts, so the mapped checks are xipfs's only.
+	_mc() { [ "$_x" = no ] || run xiprw check "$@" --mmap; }
+	_mapped=--mapped; [ "$_x" = yes ] || _mapped=
+	_f0=$(stat -f -c %f "$_d")
+	run xiprw write "$_p" 0 $_S 60 --chunk 1048576
+	_pb 3073 4
+	# Block aligned: blocks 2 and 3.
+	_punch 8192 8192 3071 4
+	# Inside one block (block 4): zeroed, nothing freed.
+	_punch 17000 1000 3071 4
+	# Partial blocks at both ends: 30000 in block 7 to 50000 in block 12 (the first under
+	# the indirect block): blocks 8..11 freed, the ends zeroed.
+	_punch 30000 20000 3067 4
+	# Over holes only: nothing changes.
+	_punch 8192 8192 3067 4
+	_punch 32768 16384 3067 4
+	# Across the direct/indirect boundary: blocks 10..12 (10 and 11 are holes already).
+	_punch 40960 12288 3066 4
+	# Blocks 13..1035: the rest of the indirect block's span; it is freed too.
+	_punch 53248 $(((1036 - 13) * 4096)) 2043 3
+	# Under the double-indirect block, across the boundary of its first two indirect blocks:
+	# 1100 partly (zeroed), 1101..2099 freed; both indirect blocks still map blocks.
+	_punch $((1100 * 4096 + 5)) $(((2100 - 1100) * 4096 - 5)) 1044 3
+	# Reaching past the end: block 3000 partly, 3001..3072 freed (3072, the last, is partial).
+	_punch $((3000 * 4096 + 123)) $((_S + 1048576)) 972 3
+	# 2100..3000: the second indirect block under the double-indirect block maps nothing
+	# any more and is freed.
+	_punch $((2100 * 4096)) $((901 * 4096)) 71 2
+	# 1036..1100 with unaligned ends in holes (1035 and 1101): the first indirect block
+	# and the double-indirect block go.
+	_punch $((1036 * 4096 - 7)) $((65 * 4096 + 8)) 6 0
+	# Past the end of the file: nothing at all.
+	_punch $_S 1048576 6 0
+	_punch $((_S + 100000)) 4096 6 0
+	# (and the last bytes, in a hole by now)
+	_punch $((_S - 1000)) 1000 6 0
+	# The data left: blocks 0, 1, 4 (zeroed in the middle), 5, 6 and 7 (zeroed from 30000).
+	run xiprw check "$_p" 0 8192 60
+	run xiprw check "$_p" 8192 8192 zero
+	_mc "$_p" 17000 1000 zero
+	_mc "$_p" 16384 616 60
+	run xiprw check "$_p" 18000 12000 60
+	_mc "$_p" 18000 12000 60
+	run xiprw check "$_p" 30000 $((_S - 30000)) zero
+	_mc "$_p" 0 8192 60
+	# Writes into the holes: fresh blocks, zeroed around what is written.
+	run xiprw write "$_p" 8292 10 61
+	_pb 7 0
+	run xiprw write "$_p" $((500 * 4096 + 50)) 100 62
+	_pb 8 1
+	run xiprw write "$_p" $((2080 * 4096 + 3000)) 100 63
+	_pb 9 3
+	run xiprw write "$_p" $((_S - 10)) 10 64
+	_pb 10 3
+	expect_size "$_p" $_S
+	run xiprw check "$_p" 8192 100 zero
+	run xiprw check "$_p" 8292 10 61
+	run xiprw check "$_p" 8302 8082 zero
+	_mc "$_p" $((500 * 4096)) 50 zero
+	_mc "$_p" $((500 * 4096 + 50)) 100 62
+	_mc "$_p" $((500 * 4096 + 150)) 3946 zero
+	run xiprw check "$_p" $((2080 * 4096)) 3000 zero
+	run xiprw check "$_p" $((2080 * 4096 + 3000)) 100 63
+	run xiprw check "$_p" $((2080 * 4096 + 3100)) 996 zero
+	_mc "$_p" $((3072 * 4096)) $((_S - 10 - 3072 * 4096)) zero
+	_mc "$_p" $((_S - 10)) 10 64
+	# The whole file, [0, size): every block goes, the last (partial) one included, the size
+	# stays.  (tmpfs frees only the pages wholly inside the range: the last one goes when
+	# the hole covers its whole page, past the end.)
+	if [ "$_x" = yes ]; then
+		_punch 0 $_S 0 0
+	else
+		_punch 0 $_S 1 0
+		_punch 0 $((3073 * 4096)) 0 0
+	fi
+	expect_eq "$(stat -f -c %f "$_d")" "$_f0" "free blocks after punching the whole file"
+	run xiprw write "$_p" 5000 100 65
+	run xiprw check "$_p" 0 5000 zero
+	run xiprw check "$_p" 5000 100 65
+	run xiprw check "$_p" 5100 $((_S - 5100)) zero
+	_pb 1 0
+	run rm "$_p"
+	# The triple-indirect chain: block 1049611 is the last under the double-indirect block
+	# (with its last indirect block), 1049612 the first under the triple-indirect block
+	# (with a double-indirect and an indirect block under it), 2098188 the first of the
+	# second double-indirect block under it (and its indirect block).
+	_f0=$(stat -f -c %f "$_d")
+	_S=$((2098188 * 4096 + 100))
+	run xiprw write "$_p" $((1049611 * 4096)) 8192 67
+	run xiprw write "$_p" $((2098188 * 4096)) 100 68
+	_pb 3 7
+	# Across the double-/triple-indirect boundary, 1049611 zeroed in part: 1049612 and
+	# the two indirect blocks above it go; the triple-indirect block still maps 2098188.
+	_punch $((1049611 * 4096 + 100)) $((8192 - 100)) 2 5
+	run xiprw check "$_p" $((1049611 * 4096)) 100 67
+	# The last block (partial, the hole reaching past the end): the triple-indirect block
+	# and the two below it go.
+	_punch $((2098188 * 4096)) 4096 1 2
+	run xiprw check "$_p" $((1049611 * 4096)) 100 67
+	# The last block under the double-indirect block: everything goes.
+	_punch $((1049611 * 4096)) 4096 0 0
+	expect_eq "$(stat -f -c %f "$_d")" "$_f0" "free blocks after punching the triple-indirect range"
+	run xiprw check "$_p" $((1049611 * 4096 - 4096)) $((3 * 4096)) zero
+	expect_size "$_p" $_S
+	rm "$_p"
+	# A small file punched, for the check after the remount: [5000, 60000) of 100000.
+	run xiprw write "$_d/pr" 0 100000 66
+	# 25 blocks (13 under the indirect block): 1 and 14 are zeroed in part, 2..13 freed.
+	if [ "$_x" = yes ]; then _b=112; else _b=104; fi
+	run xiprw fallocate "$_d/pr" punch 5000 55000 $_mapped --blocks $_b
+	run xiprw check "$_d/pr" 0 5000 66
+	run xiprw check "$_d/pr" 5000 55000 zero
+	run xiprw check "$_d/pr" 60000 40000 66
+	# The modes that are not: PUNCH_HOLE without KEEP_SIZE (the VFS), ZERO_RANGE,
+	# COLLAPSE_RANGE, INSERT_RANGE.
+	for _mo in 0x2 0x10 0x8 0x20; do
+		run xiprw fallocate "$_d/pr" $_mo 4096 4096 --expect EOPNOTSUPP
+	done
+	expect_size "$_d/pr" 100000
+}
+
 if [ "$XFS_TYPE" = ext2 ]; then
 	# The kernel's ext2 refuses fallocate; the checks themselves run on tmpfs.
 	: >$m/nofalloc
@@ -185,9 +346,12 @@ if [ "$XFS_TYPE" = ext2 ]; then
 	mkdir -p /mnt/t
 	run mount -t tmpfs -o size=32m tmpfs /mnt/t
 	falloc_checks /mnt/t no
+	punch_checks /mnt/t no
+	run xiprw check /mnt/t/pr 60000 40000 66
 	run umount /mnt/t
 else
 	falloc_checks $m yes
+	punch_checks $m yes
 fi
 
 # --- truncate: the partial tail block is zeroed, so that extensions read zeros.
@@ -322,6 +486,12 @@ run xiprw check $m/dst 20000 30000 40 --from 100
 run xiprw check $m/sp 3000 300000 41
 run xiprw check $m/large 5368709120 10000 50
 expect_size $m/large 5368719120
+if [ "$XFS_TYPE" != ext2 ]; then
+	run xiprw check $m/pr 0 5000 66
+	run xiprw check $m/pr 5000 55000 zero
+	run xiprw check $m/pr 60000 40000 66
+	expect_blocks $m/pr 112
+fi
 rw_umount
 
 # --- A file over 2 GiB on an image made without large_file: the feature is set.  (mke2fs

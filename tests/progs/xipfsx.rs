@@ -12,10 +12,13 @@
 //! (pread, compared), `mapread` (a MAP_SHARED read mapping of a range, compared), `mapwrite`
 //! (stores through a MAP_SHARED writable mapping inside the file, then msync),
 //! `truncate` (down and up: the model drops the tail, or extends with zeros), `fallocate`
-//! (mode 0, which may extend the size, and FALLOC_FL_KEEP_SIZE, which may not), `fsync`,
+//! (mode 0, which may extend the size, and FALLOC_FL_KEEP_SIZE, which may not), `punch`
+//! (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: the model zeroes the range up to the size,
+//! which stays; small and large, some block aligned, some past the end), `fsync`,
 //! and `reopen` (close, open again, compare the whole file). The model is the file's bytes
 //! as they must be; every read compares. At the end the whole file is compared through
-//! read() and through a mapping, and its size through fstat.
+//! read() and through a mapping, and its size through fstat. `--no-mmap` leaves out the
+//! mapping operations, `--no-fallocate` the three fallocate ones (mode 0, keep-size, punch).
 //!
 //! On a mismatch it prints the seed, the operation number, the first differing offset and
 //! the last 16 operations, and exits 1 (2 on a usage error). Only std, no crates; the system
@@ -33,6 +36,7 @@ const PROT_WRITE: c_int = 2;
 const MAP_SHARED: c_int = 1;
 const MS_SYNC: c_int = 4;
 const FALLOC_FL_KEEP_SIZE: c_int = 1;
+const FALLOC_FL_PUNCH_HOLE: c_int = 2;
 const PAGE: u64 = 4096;
 
 extern "C" {
@@ -125,11 +129,13 @@ struct Run {
     rng: Rng,
     log: Vec<String>,
     op: u64,
-    counts: [u64; 9],
+    counts: [u64; 10],
 }
 
-const NAMES: [&str; 9] =
-    ["write", "read", "mapread", "mapwrite", "truncate", "fallocate", "keep-size", "fsync", "reopen"];
+const NAMES: [&str; 10] = [
+    "write", "read", "mapread", "mapwrite", "truncate", "fallocate", "keep-size", "fsync", "reopen",
+    "punch",
+];
 
 impl Run {
     fn note(&mut self, s: String) {
@@ -289,6 +295,33 @@ impl Run {
         Ok(())
     }
 
+    /// Punches a hole: small or large, sometimes block aligned, sometimes past the end; the
+    /// model reads zeros in the range up to the size, which does not change.
+    fn punch(&mut self) -> Result<(), String> {
+        let size = self.model.len() as u64;
+        let mut off = self.rng.below(size + 64 * 1024);
+        let mut len = match self.rng.below(8) {
+            0 => 1 + self.rng.below(size + 1),
+            1 => 1 + self.rng.below(PAGE),
+            _ => 1 + self.rng.below(256 * 1024),
+        };
+        if self.rng.below(3) == 0 {
+            off = off / PAGE * PAGE;
+            len = len.next_multiple_of(PAGE);
+        }
+        self.note(format!("punch {off:#x}+{len:#x}"));
+        let mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+        // SAFETY: A plain system call on our own file descriptor.
+        if unsafe { fallocate(self.file.as_raw_fd(), mode, off as i64, len as i64) } != 0 {
+            return Err(self.fail(format!("punch {off:#x}+{len:#x}: {}", io::Error::last_os_error())));
+        }
+        let end = (off + len).min(size);
+        if off < end {
+            self.model[off as usize..end as usize].fill(0);
+        }
+        Ok(())
+    }
+
     fn check_all(&mut self, how: &str, mmap: bool) -> Result<(), String> {
         let size = self
             .file
@@ -360,12 +393,12 @@ fn run(path: String, o: &Opts) -> Result<String, String> {
         rng: Rng(o.seed),
         log: Vec::new(),
         op: 0,
-        counts: [0; 9],
+        counts: [0; 10],
     };
     for n in 1..=o.ops {
         r.op = n;
         // Weights of the operations (indices into NAMES); disabled ones are left out.
-        let weights: [u64; 9] = [
+        let weights: [u64; 10] = [
             30,
             15,
             if o.mmap { 8 } else { 0 },
@@ -375,6 +408,7 @@ fn run(path: String, o: &Opts) -> Result<String, String> {
             if o.fallocate { 7 } else { 0 },
             9,
             5,
+            if o.fallocate { 8 } else { 0 },
         ];
         let mut k = r.rng.below(weights.iter().sum());
         let mut which = 0;
@@ -394,7 +428,8 @@ fn run(path: String, o: &Opts) -> Result<String, String> {
                 r.note("fsync".into());
                 r.file.sync_all().map_err(|e| r.fail(format!("fsync: {e}")))?;
             }
-            _ => r.reopen(o.mmap)?,
+            8 => r.reopen(o.mmap)?,
+            _ => r.punch()?,
         }
         r.counts[which] += 1;
     }

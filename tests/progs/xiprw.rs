@@ -19,8 +19,12 @@
 //!       as long as what was written, holds it, and a further write gets ENOSPC again
 //!   fill-inodes DIR PREFIX      create empty files DIR/PREFIX-N until ENOSPC
 //!   truncate FILE SIZE [--path] [--expect E]     ftruncate (truncate(2) with --path)
-//!   fallocate FILE 0|keep OFF LEN [--expect E] [--blocks N|--min-blocks N]
-//!       (st_blocks checked while the file is still open)
+//!   fallocate FILE 0|keep|punch OFF LEN [--expect E] [--blocks N|--min-blocks N]
+//!       [--mapped]   (st_blocks checked while the file is still open); `punch` is
+//!       FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE, and must leave the size as it was; a mode
+//!       may also be a number (0xNN); --mapped: the file around the range (64 KiB either
+//!       side) mapped MAP_SHARED and read before the call must show after it what read()
+//!       shows: zeros where a hole was punched, the rest unchanged
 //!   copy IN OFF_IN OUT OFF_OUT LEN                copy_file_range, looping
 //!   splice-in FILE OFF LEN TAG      pat(TAG) through a pipe, spliced into FILE at OFF
 //!   splice-out FILE OFF LEN TAG     FILE spliced out from OFF into a pipe, which must hold
@@ -98,6 +102,7 @@ mod sys {
     pub const O_DSYNC: c_int = 0o10000;
     pub const O_SYNC: c_int = 0o4010000;
     pub const FALLOC_FL_KEEP_SIZE: c_int = 1;
+    pub const FALLOC_FL_PUNCH_HOLE: c_int = 2;
     pub const AT_FDCWD: c_int = -100;
     pub const AT_SYMLINK_NOFOLLOW: c_int = 0x100;
     pub const UTIME_NOW: c_long = (1 << 30) - 1;
@@ -1155,11 +1160,29 @@ fn cmd_fallocate(a: &Args) -> Res {
     let mode = match a.p(1)? {
         "0" => 0,
         "keep" => sys::FALLOC_FL_KEEP_SIZE,
+        "punch" => sys::FALLOC_FL_PUNCH_HOLE | sys::FALLOC_FL_KEEP_SIZE,
+        m if m.starts_with("0x") => num(m)? as c_int,
         m => return Err(format!("unknown mode {m}")),
     };
+    let punch = mode & sys::FALLOC_FL_PUNCH_HOLE != 0;
     let (off, len) = (a.n(2)?, a.n(3)?);
     let f = open_rw(&path, true, 0)?;
     let (s0, b0) = (fsize(&f)?, fblocks(&f)?);
+    // --mapped: the file around the range (64 KiB either side, within the size) mapped
+    // shared and every byte read before the call; after it, the old mapping must show what
+    // read() shows (zeros in a punched hole, the rest as it was): a page left mapped over a
+    // freed block would show its old data.
+    let win_start = off.saturating_sub(65536) / PAGE * PAGE;
+    let win_end = off.saturating_add(len).saturating_add(65536).min(s0);
+    let before = if a.has("--mapped") && win_start < win_end {
+        let mlen = win_end.div_ceil(PAGE) * PAGE - win_start;
+        let m = Map::new(&f, win_start, mlen as usize, sys::PROT_READ, sys::MAP_SHARED)
+            .map_err(|e| format!("mmap {}: {e}", path.display()))?;
+        let old: Vec<u8> = (0..(win_end - win_start) as usize).map(|i| m.get(i)).collect();
+        Some((m, old))
+    } else {
+        None
+    };
     let r = sys::fallocate_fd(f.as_raw_fd(), mode, off, len);
     let ok = r.is_ok();
     expect(
@@ -1175,6 +1198,9 @@ fn cmd_fallocate(a: &Args) -> Res {
     let (s1, b1) = (fsize(&f)?, fblocks(&f)?);
     println!("xiprw: size {s0} -> {s1}, st_blocks {b0} -> {b1} (file still open)");
     if ok {
+        if punch && s1 != s0 {
+            return Err(format!("punching a hole changed the size from {s0} to {s1}"));
+        }
         if let Some(b) = a.get("--blocks") {
             if b1 != num(b)? {
                 return Err(format!("st_blocks {b1} after fallocate, expected {b}"));
@@ -1187,6 +1213,26 @@ fn cmd_fallocate(a: &Args) -> Res {
                 ));
             }
         }
+    }
+    if let Some((m, old)) = before {
+        let hole = if ok && punch { off..off.saturating_add(len) } else { 0..0 };
+        let mut now = vec![0u8; old.len()];
+        f.read_exact_at(&mut now, win_start)
+            .map_err(|e| format!("read {}: {e}", path.display()))?;
+        for (i, &b) in now.iter().enumerate() {
+            let at = win_start + i as u64;
+            let want = if hole.contains(&at) { 0 } else { old[i] };
+            if b != want {
+                return Err(format!("read() after fallocate: byte {at:#x} is {b:#04x}, expected {want:#04x}"));
+            }
+            let g = m.get(i);
+            if g != want {
+                return Err(format!(
+                    "the mapping made before fallocate: byte {at:#x} is {g:#04x}, expected {want:#04x}"
+                ));
+            }
+        }
+        println!("xiprw: a mapping made before it and read() agree: {} punched", if hole.is_empty() { "nothing" } else { "the range" });
     }
     Ok(())
 }
