@@ -578,15 +578,16 @@ impl<T: FileSystem> Tables<T> {
         // SAFETY: The inode is valid.
         unsafe { bindings::inode_lock(raw) };
         let res = (|| -> Result {
+            let size = inode.size();
+            let end = (offset + len).min(size);
+            if offset >= end {
+                // Nothing to punch: the file, its times included, stays as it is (as ext4).
+                return Ok(());
+            }
             // SAFETY: The inode lock is held.
             crate::error::to_result(unsafe { bindings::file_modified(file) })?;
             // SAFETY: As above.
             unsafe { bindings::inode_dio_wait(raw) };
-            let size = inode.size();
-            let end = (offset + len).min(size);
-            if offset >= end {
-                return Ok(());
-            }
             // SAFETY: As above.
             unsafe { bindings::filemap_invalidate_lock(mapping) };
             let res = (|| -> Result {
