@@ -83,11 +83,62 @@ need_xipfs() {
 		fail "xipfs module missing: no xipfs.ko in this kernel's modules (built without fs/xipfs?)"
 }
 
-# load_image IMG SIZE_MIB: an xipram device of SIZE_MIB holding IMG, checked
+# --- xipram devices and their memory model --------------------------------------------------
+# XIPRAM_MODEL (pages, devmap or auto; empty: the module's default, auto) is the
+# memory_model of every device a test makes with xipram_load (and so with load_image and
+# rw_mkfs).  make check's runner (runner.sh, plan.sh) sets it for each run of a test: a
+# test marked "# models: pages devmap" runs once in each.  A test about xipram's parameters
+# (marked "# models: own") passes memory_model itself and does not use xipram_load.
+XIPRAM_MODEL=${XIPRAM_MODEL:-}
+
+# xipram_model_text MODEL: what xipram's "xipramN: M MiB of ... memory" log line says for
+# MODEL (empty for auto, which may give either).
+xipram_model_text() {
+	case $1 in
+	pages) echo "page allocator" ;;
+	devmap) echo "ZONE_DEVICE (devmap)" ;;
+	*) echo "" ;;
+	esac
+}
+
+# xipram_load SIZE_MIB [PARAM...]: modprobe xipram with size_mib=SIZE_MIB, the PARAMs and
+# memory_model=$XIPRAM_MODEL, and check in the kernel log that every device it made has
+# that model (devmap loads fail rather than fall back; auto could, silently, so a run meant
+# for one model never quietly runs in the other).  Sets $dev (/dev/xipram0), $dev_model
+# (the model /dev/xipram0 got: pages or devmap) and $dev_bytes, the device's size: in devmap SIZE_MIB is rounded up to whole memory blocks
+# (128 MiB), so a test that needs the end of the device uses $dev_bytes, and filesystems
+# are made at the size asked (rw_mkfs), not the device's.
+xipram_load() {
+	_lmib=$1
+	shift
+	_lmark=$(dmesg_mark)
+	if [ -n "$XIPRAM_MODEL" ]; then
+		run modprobe xipram size_mib="$_lmib" memory_model="$XIPRAM_MODEL" "$@"
+	else
+		run modprobe xipram size_mib="$_lmib" "$@"
+	fi
+	dev=/dev/xipram0
+	dev_bytes=$(blockdev --getsize64 $dev) || fail "blockdev --getsize64 $dev"
+	dmesg_since "$_lmark" | grep -E 'xipram[0-9]+: [0-9]+ MiB of .* memory in' >/tmp/xipram-load.log
+	[ -s /tmp/xipram-load.log ] ||
+		{ dmesg_since "$_lmark"; fail "modprobe xipram size_mib=$_lmib: no 'xipramN: M MiB of ... memory' line in the kernel log"; }
+	_ltext=$(xipram_model_text "$XIPRAM_MODEL")
+	if [ -n "$_ltext" ] && grep -vF "MiB of $_ltext memory" /tmp/xipram-load.log; then
+		dmesg_since "$_lmark"
+		fail "xipram: a device is not in the memory model $XIPRAM_MODEL (XIPRAM_MODEL)"
+	fi
+	if grep -qF 'MiB of ZONE_DEVICE (devmap) memory' /tmp/xipram-load.log; then
+		dev_model=devmap
+	else
+		dev_model=pages
+	fi
+	echo "xipram_load: $(sed 's/^.*\(xipram[0-9]*: \)/\1/' /tmp/xipram-load.log | head -n 1)${XIPRAM_MODEL:+ (memory_model=$XIPRAM_MODEL, size_mib=$_lmib)}"
+}
+
+# load_image IMG SIZE_MIB: an xipram device of SIZE_MIB (xipram_load) holding IMG, checked
 # clean; sets $dev and makes /mnt/x.
 load_image() {
-	run modprobe xipram size_mib="$2"
-	dev=/dev/xipram0
+	xipram_load "$2"
 	run dd if="$1" of=$dev bs=1M conv=fsync 2>/dev/null
 	fsck_clean $dev
 	mkdir -p /mnt/x
@@ -116,7 +167,8 @@ rw_release() {
 }
 
 # rw_mkfs SIZE_MIB [MKE2FS_OPTION...]: a new ext2 filesystem of SIZE_MIB (4 KiB blocks,
-# 256-byte inodes unless the options say otherwise) on a fresh xipram device of that size,
+# 256-byte inodes unless the options say otherwise) on a fresh xipram device of that size
+# (xipram_load: in devmap, whole memory blocks, of which the filesystem uses SIZE_MIB),
 # or on $XFS_DEV; checked clean.  Sets $dev, makes /mnt/x and /mnt/e.
 rw_mkfs() {
 	_size=$1
@@ -128,8 +180,7 @@ rw_mkfs() {
 		while [ ! -b "$dev" ] && [ $_i -lt 30 ]; do sleep 1; _i=$((_i + 1)); done
 		[ -b "$dev" ] || fail "no $dev (XFS_DEV): /dev/pmemN needs the memmap= boot option (scripts/check)"
 	else
-		run modprobe xipram size_mib="$_size"
-		dev=/dev/xipram0
+		xipram_load "$_size"
 	fi
 	run mke2fs -q -F -t ext2 -b 4096 -I 256 "$@" "$dev" $((_size * 256))
 	fsck_clean "$dev"

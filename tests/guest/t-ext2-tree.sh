@@ -1,4 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages
+# (Pages only: it checks the host-made image, its manifest and the checker through the
+# kernel's ext2 without DAX, where xipram is a plain block device; xipram's block path is
+# run in both models by t-xipram-blockio.)
 # The xipfs test tree on the kernel's own ext2: the image made on the host by
 # tests/guest/xiptree-image.sh (in /data/tree), copied onto xipram and mounted
 # read-only, must match its manifest in every field of every entry
@@ -12,7 +16,7 @@ manifest=/data/tree/tree.manifest
 need_files $img $manifest
 need_progs xiptree
 
-run modprobe xipram size_mib=64
+xipram_load 64
 dev=/dev/xipram0
 run dd if=$img of=$dev bs=1M 2>/dev/null
 fsck_clean $dev

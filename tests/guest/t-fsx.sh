@@ -1,4 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages
+# (Pages only: these are the baselines xipfs is compared with, tmpfs, ext2 -o dax on pmem
+# and on xipram without mappings; xipfs's own random runs, t-xipfs-rw-fsx, and ext2 -o dax
+# on xipram, t-xipram-ext2, run in both models.)
 # The random-operation tester of the write path, xipfsx (tests/progs/xipfsx.rs): writes
 # (with holes and appends), reads, shared mapped reads and writes, truncates up and down,
 # fallocate (mode 0 and KEEP_SIZE), hole punching, fsync and reopen, each checked against a
@@ -32,7 +36,7 @@ run umount /mnt/x
 fsck_clean /dev/pmem0
 
 # ext2 -o dax on xipram: fs/dax.c on xipram's memory, through read and write.
-run modprobe xipram size_mib=64
+xipram_load 64
 run mke2fs -q -t ext2 -b 4096 /dev/xipram0
 run mount -t ext2 -o dax /dev/xipram0 /mnt/x
 run xipfsx /mnt/x/f --seed 3 --ops $OPS --no-mmap --no-fallocate

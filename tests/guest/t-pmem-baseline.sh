@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: own
+# (No xipram device: emulated pmem only.)
 # The kernel's own DAX, the baseline xipfs is compared with: emulated pmem
 # reserved with memmap=SIZE!START on the kernel command line (make check boots
 # with two regions, see scripts/check), /dev/pmemN with struct pages (devmap),

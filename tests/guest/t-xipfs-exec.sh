@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # Programs execute in place from xipfs: exec.img (tests/guest/xipfs-images.sh, in
 # /data/xipfs-img) holds a static and a dynamically linked program (with its loader
 # and libraries) and busybox.  They run from the mount, through the loader named on

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: own
+# (it loads xipram in the devmap model, then in the pages model, itself)
 # What get_user_pages() enables on xipfs mappings, in both of xipram's memory models:
 # xipfs on a 128 MiB device loaded with memory_model=devmap (ZONE_DEVICE pages, which
 # get_user_pages takes: everything works as on any file, the bytes are checked), then

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # A filesystem outlives its mount point while it is in use, and everything is released once
 # it is not: a program runs from xipfs (its text a DAX mapping of the device) while the
 # mount is lazily detached (umount -l).  The program keeps running, its text stays readable

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # mmap of xipfs files (tests/progs/xipmap.rs does the checking), on files of the test
 # tree from one byte to double-indirect blocks, with holes, through every block-map
 # level:

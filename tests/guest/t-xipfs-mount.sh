@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # What xipfs lets mount: read-write by default (and with rw), read-only with ro (where
 # writes of every kind get EROFS), remount,rw and remount,ro both ways; dax=never is
 # refused; a device with DAX only (brd is refused with a log line naming DAX), an ext2
@@ -36,7 +37,7 @@ einval="Invalid argument"
 # --- Not ext2: a new xipram device is all zeroes.  xipfs is not loaded yet: the
 # mount loads it.
 grep -q '^xipfs ' /proc/modules && fail "xipfs loaded before the test"
-run modprobe xipram size_mib=64
+xipram_load 64
 dev=/dev/xipram0
 refused "device of zeroes" "$einval" 'xipfs' mount -t xipfs -o ro $dev /mnt/x
 grep -q '^xipfs ' /proc/modules || fail "mount -t xipfs did not load xipfs"

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # xipfs on partitions of an xipram device, and what it reports about itself.
 # A partition is a window on the DAX device: xipfs must add the partition's offset to
 # every address it hands fs/dax.c and read nothing outside the window.  The device gets
@@ -11,7 +12,7 @@
 
 need_xipfs
 need_progs xipmap
-run modprobe xipram size_mib=64
+xipram_load 64
 dev=/dev/xipram0
 mkdir -p /mnt/x /mnt/e
 

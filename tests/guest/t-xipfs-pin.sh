@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: own
+# (it loads xipram in the devmap model, then in the pages model, itself)
 # Truncate and hole punching against pages pinned by get_user_pages.  Model-specific: it
 # runs the devmap model, then the pages model, itself (memory_model=).
 # devmap:

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: own
+# (it loads xipram in the devmap model, then in the pages model, itself)
 # 2 MiB (PMD) faults on xipfs mappings.  Model-specific: it runs the devmap model, then the
 # pages model, itself (memory_model=), whatever the run's default.
 # devmap (xipram memory_model=devmap):

@@ -1,4 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages
+# (Pages only: it is about the ext2 format, the kernel's ext2 and xipfs reading what the
+# other wrote, not memory, and it takes about 4 minutes; the write paths it uses run in
+# both models in the other t-xipfs-rw-*.sh.)
 # What a read-write xipfs writes is an ext2 filesystem that the kernel's ext2 driver reads
 # the same, and the other way round (issue item 7):
 # - xipfs builds the test tree (xiptree build: files at every block-map boundary, sparse

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # Allocation on a read-write xipfs (issue item 6, and the ENOSPC cases of item 11):
 # - no free blocks: writes (buffered and O_DIRECT) stop with a clean ENOSPC (a short write
 #   of what fitted, the file as long as what was written and holding it), a second write

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # The random-operation tester on a read-write xipfs (issue item 11): xipfsx
 # (tests/progs/xipfsx.rs) checks every read against a model of the file through writes
 # with holes and appends, reads, shared mapped reads and writes, truncates up and down,

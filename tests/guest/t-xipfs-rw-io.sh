@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # The write path of a read-write xipfs, through read() and write() (mappings are in
 # t-xipfs-rw-mmap.sh).  Every byte written is a pattern of its offset (xiprw, never 0 and
 # never 0xa5), and the free blocks are first filled with 0xa5 and freed (rw_poison), so that

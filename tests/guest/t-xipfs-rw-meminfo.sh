@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # Writing to a read-write xipfs adds nothing to the page cache (issue item 11): during and
 # after a 64 MiB write (and its sync and read back), `Cached` in /proc/meminfo grows by
 # less than 1% of the bytes written.  Control: the same write through the kernel's ext2

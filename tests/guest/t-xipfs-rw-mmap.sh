@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # Shared writable mappings of a read-write xipfs (xiprw map-*, tests/progs/xiprw.rs), on a
 # filesystem whose free blocks hold the poison 0xa5 (rw_poison):
 # - MAP_SHARED + PROT_WRITE stores are visible to read() and to another mapping at once,

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # Mounting a read-write xipfs, and the superblock state it keeps (issue items 7 and 8):
 # - read-write is the default (/proc/mounts: rw, relatime, and dax for xipfs);
 # - a read-only mount writes nothing: the image is byte for byte the same afterwards,

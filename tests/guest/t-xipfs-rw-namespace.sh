@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # Namespace and attributes on a read-write xipfs (issue item 5), each checked through
 # lstat (xiprw stat: inode, type, mode, owner, link count, size, blocks, times with
 # nanoseconds, rdev), again after umount and mount, and with e2fsck -fn clean after every

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # A parallel storm on a read-write xipfs (issue items 3 and 11): xiprw storm runs four
 # workers doing create, mkdir, rename (plain, RENAME_NOREPLACE, and RENAME_EXCHANGE on
 # xipfs; the kernel's ext2 refuses it), link, unlink, rmdir and rewrites across eight

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # The test tree on xipfs: tree.img (made on the host by tests/guest/xiptree-image.sh,
 # in /data/tree), copied onto xipram and mounted with xipfs, matches its manifest in
 # every field of every entry (xiptree verify: content, size, mode, owner, times, link

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: own
+# (About the module parameters: it passes them itself.)
 # xipram: bad parameters fail the load with a clear message and the right
 # error, leave no device behind, and never wake the OOM killer.
 . ./lib.sh

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # xipram as a plain RAM disk: reads and writes of any sector-aligned length and
 # offset, flush, discard and write-zeroes, and the end of the device.
 . ./lib.sh
 
-run modprobe xipram size_mib=16
+xipram_load 16
 dev=/dev/xipram0
-size=$((16 << 20))
+size=$dev_bytes  # 16 MiB, or a whole memory block in devmap
 
 # A fresh device reads as zeroes.
 expect_eq "$(dd if=$dev bs=1M count=16 2>/dev/null | tr -d '\0' | wc -c)" 0 "fresh device not zero"

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # xipram with a filesystem nobody here wrote: ext2 without DAX (mke2fs, mount,
 # e2fsck), then ext2 -o dax, with data checked both ways between the DAX path
 # and the block path (debugfs).
 . ./lib.sh
 
-run modprobe xipram size_mib=32
+xipram_load 32
 dev=/dev/xipram0
 mkdir -p /mnt/x
 head -c 3000000 /dev/urandom >/tmp/big

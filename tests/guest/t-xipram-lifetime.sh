@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
+# models: pages devmap
 # xipram cannot be unloaded while a device is open or mounted, and can be
 # afterwards.
 . ./lib.sh
 
-run modprobe xipram size_mib=8
+xipram_load 8
 dev=/dev/xipram0
 run mke2fs -q -t ext2 -b 4096 $dev
 mkdir -p /mnt/x

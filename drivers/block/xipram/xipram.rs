@@ -161,7 +161,19 @@ impl Memory {
                 .map_err(|e| DevMapError::Pagemap(e.into()))?;
             first += n;
         }
-        Ok(Self { runs, nr_pages: first })
+        let memory = Self { runs, nr_pages: first };
+        // The blocks hold whatever their last users left in them: zero them, as the page
+        // allocator's memory is (`__GFP_ZERO`), so that a new device reads zeros and shows
+        // nothing of the system's old pages. 2 MiB at a time, yielding in between.
+        let chunk = 2 * MIB;
+        let mut offset = 0;
+        while offset < memory.len() {
+            let len = chunk.min(memory.len() - offset) as usize;
+            memory.zero(offset, len).map_err(DevMapError::Pagemap)?;
+            kernel::xip_util::cond_resched();
+            offset += len as u64;
+        }
+        Ok(memory)
     }
 
     fn len(&self) -> u64 {
