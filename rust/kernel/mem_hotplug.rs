@@ -26,9 +26,9 @@
 //! allocations (user and page cache pages), so its blocks can be offlined whenever the rest of
 //! memory can take their contents. A system that is to give blocks away reliably therefore
 //! boots with part of its memory in `ZONE_MOVABLE`: `movablecore=SIZE` (or `kernelcore=`) on
-//! the kernel command line puts the top SIZE of memory there. Blocks of the kernel zones are
-//! still tried, after the movable ones, and some of them usually can be offlined too on a quiet
-//! system.
+//! the kernel command line puts the top SIZE of memory there. Only those blocks are taken:
+//! removing boot memory of a kernel zone can crash Linux 6.12 even when offlining it succeeds
+//! (see [`Unplugged::take`]).
 //!
 //! This differs from setting memory aside at boot with `memmap=SIZE!START` (or `mem=`): that
 //! memory never belongs to the page allocator, whether it is used or not, and its placement is
@@ -226,9 +226,16 @@ pub struct Unplugged {
 impl Unplugged {
     /// Takes the online block at physical address `start` away from the page allocator.
     ///
+    /// Only blocks of `ZONE_MOVABLE` are taken. Removing boot memory of a kernel zone is not
+    /// safe on Linux 6.12: offlining can succeed while the block still backs early page
+    /// tables, and `remove_pagetable()` then reads and frees page-table pages that other
+    /// mappings still use (seen on x86-64 in a 3 GiB guest without `movablecore=`: a KASAN
+    /// use-after-free in `remove_pagetable`, then `BUG` in `__free_pages`). Movable memory holds
+    /// no kernel allocations by construction.
+    ///
     /// Fails, leaving the block as it was, with `EINVAL` if `start` is not the start of a block
-    /// of online, kernel-managed RAM in one zone, `EBUSY` if it holds pages that cannot be
-    /// migrated, `EINTR` if the calling task got a signal meanwhile, or another error from
+    /// of online, kernel-managed RAM of `ZONE_MOVABLE`, `EBUSY` if it holds pages that cannot
+    /// be migrated, `EINTR` if the calling task got a signal meanwhile, or another error from
     /// `offline_and_remove_memory()`.
     pub fn take(start: u64) -> Result<Self> {
         let size = block_size();
@@ -236,6 +243,9 @@ impl Unplugged {
             return Err(EINVAL);
         }
         let (zone, nid) = probe_block(start).ok_or(EINVAL)?;
+        if zone != Zone::Movable {
+            return Err(EINVAL);
+        }
         let mut managed = true;
         let mut covered = 0u64;
         for_each_system_ram(|s, e, flags| {
@@ -380,9 +390,8 @@ impl From<Shortfall> for Error {
 
 /// Takes `nr_blocks` memory blocks away from the page allocator, all or none.
 ///
-/// Blocks of `ZONE_MOVABLE` are tried first, then those of the kernel zones, each group from
-/// the highest address down, so that blocks taken one after the other are adjacent and join
-/// into long ranges. Returns the ranges in address order. If fewer than `nr_blocks` can be
+/// Only blocks of `ZONE_MOVABLE` are tried (see [`Unplugged::take`]), from the highest address
+/// down, so that blocks taken one after the other are adjacent and join into long ranges. Returns the ranges in address order. If fewer than `nr_blocks` can be
 /// taken (or the task gets a signal), gives back those it took and says why.
 pub fn take_blocks(nr_blocks: usize) -> Result<KVec<Unplugged>, Shortfall> {
     let mut short = Shortfall {
@@ -395,14 +404,14 @@ pub fn take_blocks(nr_blocks: usize) -> Result<KVec<Unplugged>, Shortfall> {
     let mut blocks = online_blocks().map_err(|e| Shortfall { error: e, ..short })?;
     short.candidates = blocks.len();
     short.movable = blocks.iter().filter(|b| b.zone == Zone::Movable).count();
-    // Movable first, then by address, highest first.
-    blocks.sort_unstable_by(|a, b| {
-        (b.zone == Zone::Movable)
-            .cmp(&(a.zone == Zone::Movable))
-            .then(b.start.cmp(&a.start))
-    });
+    if short.movable < nr_blocks {
+        // Not enough candidates: nothing is tried (no block offlined for nothing).
+        return Err(short);
+    }
+    // Highest first.
+    blocks.sort_unstable_by(|a, b| b.start.cmp(&a.start));
     let mut ranges: KVec<Unplugged> = KVec::new();
-    for b in blocks.iter() {
+    for b in blocks.iter().filter(|b| b.zone == Zone::Movable) {
         if short.taken == nr_blocks {
             break;
         }

@@ -390,7 +390,7 @@ impl DevMapError {
                 pr_err!("{}: interrupted while taking memory blocks; all given back\n", prefix)
             }
             DevMapError::Blocks(s) => pr_err!(
-                "{}: needs {} memory blocks of {} MiB, could take {} ({} online, {} movable; last error {}); all given back (boot with movablecore= to have blocks that can be taken)\n",
+                "{}: needs {} memory blocks of {} MiB, could take {} ({} online, {} movable, and only movable ones are taken; last error {}); all given back (boot with movablecore= to have blocks that can be taken)\n",
                 prefix,
                 s.wanted,
                 mem_hotplug::block_size() / MIB,
