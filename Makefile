@@ -3,7 +3,7 @@
 # Entry points.  The kernel build itself happens outside the checkout, in
 # $(XIPDAX_BUILD) (default ~/.cache/xipdax); see README.md.
 
-.PHONY: all demo check build setup vm-run bench clean-build fuzz
+.PHONY: all demo check build setup vm-run bench clean-build fuzz fstests
 
 all: build
 
@@ -35,3 +35,8 @@ clean-build:
 # libFuzzer per target (scripts/host-fuzz; make check runs a bounded pass).
 fuzz:
 	scripts/host-fuzz
+
+# fstests against xipfs in the guest (scripts/fstests; FST_FS=ext2-dax for the baseline):
+# the tests of tests/fstests/xipfs.list, fstests built by scripts/fstests-build.
+fstests:
+	scripts/fstests
