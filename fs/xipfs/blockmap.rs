@@ -226,12 +226,14 @@ pub(crate) fn map(inode: &INode, pos: u64, len: u64, flags: fs::IomapFlags) -> R
     let (first, mut n) = lookup_run(sb, ino, &raw, lblk, want)?;
     // As above: runs (and holes) go on across the end of an indirect block's span. A
     // damaged block map further on is left to be reported when it is reached.
-    let d = sb.data();
-    let mut buf = BlockBuf::new()?;
-    while n < want {
-        match walk(sb.dax(), &d.sb, &d.claims, ino, &raw, lblk + u64::from(n), want - n, &mut buf.0) {
-            Ok((b, m)) if b.is_none() == first.is_none() && b.map_or(true, |b| Some(b) == first.map(|f| f + n)) => n += m,
-            _ => break,
+    if n < want {
+        let d = sb.data();
+        let mut buf = BlockBuf::new()?;
+        while n < want {
+            match walk(sb.dax(), &d.sb, &d.claims, ino, &raw, lblk + u64::from(n), want - n, &mut buf.0) {
+                Ok((b, m)) if b.is_none() == first.is_none() && b.map_or(true, |b| Some(b) == first.map(|f| f + n)) => n += m,
+                _ => break,
+            }
         }
     }
     Ok(fs::Extent {

@@ -19,11 +19,12 @@
 //! On a device whose memory has reference-counted pages ([`Dax::refcounted_pages`](super::Dax::refcounted_pages)),
 //! `get_user_pages()` can take a mapped page of a file and hold it after the mapping is gone
 //! from the page tables: an `O_DIRECT` read into the mapping fills it from another device, a
-//! `vmsplice()`d buffer sits in a pipe. Before blocks are freed (size change, hole punching,
-//! blocks past the end at the last close), the range is unmapped and the abstraction waits,
+//! `vmsplice()`d buffer sits in a pipe. Before blocks are freed by a size change or a hole
+//! punch, the range is unmapped and the abstraction waits,
 //! with the invalidate lock dropped, until no page in it is referenced beyond its pagemap
 //! (`dax_layout_busy_page_range()`, as ext4 and xfs do); a signal ends the wait with
-//! `ERESTARTSYS` and nothing freed. Linux 6.12 only sees pins while the file is mapped
+//! `ERESTARTSYS` and nothing freed. (Blocks wholly past the end, which the last close of a
+//! writer frees, cannot be mapped, so cannot be pinned.) Linux 6.12 only sees pins while the file is mapped
 //! somewhere (`mapping_mapped()`); a pin that outlives every mapping of the file is not
 //! waited for (later kernels wait at eviction, `dax_break_layout_final()`).
 //!
@@ -431,20 +432,7 @@ impl<T: FileSystem> Tables<T> {
         if new <= old || old % bs == 0 {
             return Ok(());
         }
-        let len = (bs - old % bs).min(new - old);
-        let mut did_zero = false;
-        // SAFETY: The inode is a regular file of ours, locked by the caller; `IOMAP_OPS`
-        // drives `map` with `IOMAP_ZERO` (no allocation).
-        let ret = unsafe {
-            bindings::dax_zero_range(
-                inode.as_raw(),
-                old as _,
-                len as _,
-                &mut did_zero,
-                &Self::IOMAP_OPS,
-            )
-        };
-        crate::error::to_result(ret)
+        Self::zero_range(inode, old, old + (bs - old % bs).min(new - old))
     }
 
     /// Frees blocks past the end of the file (`truncate` at the size), with the locks it
@@ -457,10 +445,9 @@ impl<T: FileSystem> Tables<T> {
         let mapping = unsafe { (*inode.as_raw()).i_mapping };
         // SAFETY: As above.
         unsafe { bindings::filemap_invalidate_lock(mapping) };
-        // Blocks past the end are mapped nowhere (a fault there is refused), unless the size
-        // just shrank under a page that stays pinned: that block is kept until a later trim.
-        let res = Self::break_layouts(inode, inode.size().next_multiple_of(PAGE), false)
-            .and_then(|()| <T::File as Operations>::truncate(inode, inode.size()));
+        // Blocks wholly past the end are mapped nowhere (a fault there is refused) and so
+        // cannot be pinned: no pins to wait for (a size change waited for them).
+        let res = <T::File as Operations>::truncate(inode, inode.size());
         // SAFETY: Locked above.
         unsafe { bindings::filemap_invalidate_unlock(mapping) };
         res
@@ -591,7 +578,7 @@ impl<T: FileSystem> Tables<T> {
             // SAFETY: As above.
             unsafe { bindings::filemap_invalidate_lock(mapping) };
             let res = (|| -> Result {
-                Self::break_layouts_range(inode, offset / PAGE * PAGE, end - 1, true)?;
+                Self::break_layouts(inode, offset / PAGE * PAGE, end - 1)?;
                 // Whole blocks: from the first block boundary at or after `offset` to the last
                 // one at or before `end`, or to the end of the last block if the hole reaches
                 // the end of the file.
@@ -681,7 +668,7 @@ impl<T: FileSystem> Tables<T> {
         let res = (|| -> Result {
             if size < old {
                 // No page past the new size may be pinned when its block is freed.
-                Self::break_layouts(inode, size.next_multiple_of(PAGE), true)?;
+                Self::break_layouts(inode, size.next_multiple_of(PAGE), u64::MAX)?;
                 // The tail of the new last block reads as zeroes from now on (and after a
                 // later extension).
                 let mut did_zero = false;
@@ -706,17 +693,11 @@ impl<T: FileSystem> Tables<T> {
         res
     }
 
-    /// Unmaps the pages of `inode` from byte `start` to the end of the file and makes sure
-    /// none of them is pinned by `get_user_pages()` (see the [module documentation](self)):
-    /// with `wait`, waits for the pins to go (with the invalidate lock dropped meanwhile;
-    /// `ERESTARTSYS` on a signal), else fails with `EBUSY`. The caller holds the inode lock
-    /// and the invalidate lock exclusively.
-    fn break_layouts(inode: &INode<T>, start: u64, wait: bool) -> Result {
-        Self::break_layouts_range(inode, start, i64::MAX as u64, wait)
-    }
-
-    /// As [`Self::break_layouts`], for the bytes `[start, end]` (`end` included).
-    fn break_layouts_range(inode: &INode<T>, start: u64, end: u64, wait: bool) -> Result {
+    /// Unmaps the pages of `inode` holding bytes `[start, end]` (`end` included) and makes
+    /// sure none of them is pinned by `get_user_pages()` (see the [module documentation](self)):
+    /// waits for the pins to go, with the invalidate lock dropped meanwhile (`ERESTARTSYS` on
+    /// a signal). The caller holds the inode lock and the invalidate lock exclusively.
+    fn break_layouts(inode: &INode<T>, start: u64, end: u64) -> Result {
         if start > end || start > i64::MAX as u64 {
             return Ok(());
         }
@@ -724,7 +705,7 @@ impl<T: FileSystem> Tables<T> {
         // SAFETY: The inode is a regular file of ours; the caller holds its invalidate lock
         // exclusively (lockdep checks it in the helper).
         crate::error::to_result(unsafe {
-            bindings::xip_dax_break_layouts(inode.as_raw(), start as _, end as _, wait)
+            bindings::xip_dax_break_layouts(inode.as_raw(), start as _, end as _, true)
         })
     }
 
