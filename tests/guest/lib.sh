@@ -54,6 +54,16 @@ meminfo() {
 	awk -v f="$1:" '$1 == f { print $2 }' /proc/meminfo
 }
 
+# drain_mem: give back what the kernel holds only until asked: the page cache and
+# dentries, and in a KASAN kernel the quarantine of freed objects (up to 1/32 of RAM,
+# which otherwise drains in bursts of tens of MiB whenever something allocates):
+# shrinking every slab cache empties it.  For MemFree readings that are compared.
+drain_mem() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	for _s in /sys/kernel/slab/*/shrink; do echo 1 >"$_s" 2>/dev/null; done
+}
+
 # unload_all: remove our modules, if loaded, so the next test starts clean.
 unload_all() {
 	for m in xipfs xipram brd; do

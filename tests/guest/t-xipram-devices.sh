@@ -44,13 +44,11 @@ run rmmod xipram
 # what the rest of the kernel frees meanwhile: in this KASAN kernel, freed objects wait in
 # a quarantine of up to 1/32 of RAM (about 90 MiB here), which drains in bursts of tens of
 # MiB as the module and its KUnit suite allocate.  So drain it before each reading
-# (shrinking every slab cache takes its objects out of the quarantine), allow 32 MiB
-# around the 256, and measure up to three times.  Pages from the page allocator (256 MiB
+# (drain_mem), allow 32 MiB around the 256, and measure up to three times.  Pages from the page allocator (256 MiB
 # is whole memory blocks, for which the default, memory_model=auto, would take blocks
 # away: t-xipram-devmap checks that).
 settle() {
-	echo 3 >/proc/sys/vm/drop_caches
-	for _s in /sys/kernel/slab/*/shrink; do echo 1 >"$_s" 2>/dev/null; done
+	drain_mem
 	meminfo MemFree
 }
 ok=

@@ -7,7 +7,8 @@
 #   range shows as "xipram" in /proc/iomem instead of System RAM, the log says so;
 # - xipfs on it: files written, read back, mapped (xipmap), e2fsck clean;
 # - rmmod gives every block back online: /proc/iomem as before, MemTotal and MemFree
-#   within 1% of their values before the load, the blocks online in their old zones;
+#   within 1% (MemFree: 1% or 32 MiB, a quarter of a block) of their values before the
+#   load, the blocks online in their old zones;
 # - a size that is not whole blocks is rounded up (devmap) or falls back to pages (auto);
 # - failures leave MemTotal, MemFree, /proc/iomem and the blocks as they were:
 #   memory_model=bogus (EINVAL), more than MemAvailable (ENOMEM), a claim interrupted
@@ -49,10 +50,7 @@ memstate() {
 		echo "${b##*/} $(cat "$b/state") $(cat "$b/valid_zones" 2>/dev/null)"
 	done | sort
 }
-settle() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
+settle() { drain_mem; }
 now() { cut -d' ' -f1 /proc/uptime; }
 ms_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 # within_pct A B PCT: |A - B| <= PCT% of B
@@ -82,6 +80,9 @@ use_fs() {
 # (64 bytes per 4 KiB page, 1/64) was reserved at boot and is freed with them, and a
 # new one allocated when they come back: MemTotal may be higher by 1/64 of NEW_MIB.
 # In a KASAN kernel, MemFree may be lower by 1/8 of it (see the first cycle below).
+# MemFree also moves with what the rest of the kernel holds for a while even after
+# drain_mem (a stop in CI once saw 19 MiB less after a load that took nothing): it may
+# differ by 1% or 32 MiB, whichever is more, still far below one block lost (128 MiB).
 kasan=0
 # (kallsyms, not the boot log: after a long make check the 128 KiB log ring has lost it.)
 grep -qw kasan_report /proc/kallsyms && kasan=1
@@ -106,8 +107,10 @@ check_back() {
 	[ "$total2" -ge $((total0 - total0 / 100)) ] && [ "$total2" -le $((total0 + total0 / 100 + memmap)) ] ||
 		fail "$1: MemTotal $total2 kB not within 1% of $total0 kB (plus $memmap kB of boot memmap freed)"
 	shadow=$((kasan * ${2:-0} * 1024 / 8))
-	[ "$free2" -ge $((free0 - free0 / 100 - shadow)) ] && [ "$free2" -le $((free0 + free0 / 100)) ] ||
-		fail "$1: MemFree $free2 kB not within 1% of $free0 kB (less $shadow kB of KASAN shadow)"
+	slack=$((free0 / 100))
+	[ "$slack" -ge 32768 ] || slack=32768
+	[ "$free2" -ge $((free0 - slack - shadow)) ] && [ "$free2" -le $((free0 + slack)) ] ||
+		fail "$1: MemFree $free2 kB not within $slack kB of $free0 kB (less $shadow kB of KASAN shadow)"
 }
 
 # A first cycle beforehand, with the filesystem, takes what such a cycle costs once
