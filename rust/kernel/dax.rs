@@ -124,6 +124,15 @@ impl<T: Operations> Device<T> {
         &self.data
     }
 
+    /// Whether a filesystem holds the device: it took it with `fs_dax_get_by_bdev()` naming
+    /// itself the holder, as xipfs and XFS do (ext2 and ext4 take it without one). A snapshot:
+    /// a mount or an unmount may change it right after.
+    pub fn has_holder(&self) -> bool {
+        // SAFETY: `self.dax` is live by the type invariant; `dax_holder` only reads the holder
+        // pointer, set and cleared under the DAX core's own rules.
+        !unsafe { bindings::dax_holder(self.dax.as_ptr()) }.is_null()
+    }
+
     /// The raw `struct dax_device`, for abstractions that attach it to a host.
     pub(crate) fn as_raw(&self) -> *mut bindings::dax_device {
         self.dax.as_ptr()

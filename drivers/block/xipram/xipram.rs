@@ -5,7 +5,9 @@
 //! - `modprobe xipram [nr_devices=N] [size_mib=M]` creates `/dev/xipram0` .. `/dev/xipram{N-1}`,
 //!   each of `M` MiB, with all their memory allocated (and zeroed) at load time.
 //! - Bio-based like brd: reads, writes, flushes (nothing to do: RAM has no cache to flush),
-//!   discards and write-zeroes (both zero the range; the memory stays allocated).
+//!   discards and write-zeroes (both zero the range; the memory stays allocated). Discards are
+//!   refused (`EOPNOTSUPP`, one log line every few seconds) while a filesystem holds the
+//!   device through DAX (xipfs): `BLKDISCARD` on a mounted device must not zero it.
 //! - DAX: each disk hosts a DAX device whose `direct_access` hands out the kernel address and
 //!   pfn of the device memory, as many contiguous pages as the memory run allows, without ever
 //!   sleeping; `zero_page_range` zeroes. RAM has no poison, so there is no `recovery_write`.
@@ -31,7 +33,9 @@ use kernel::{
     prelude::*,
     str::CStr,
     sync::Arc,
+    time::Ktime,
 };
+use core::sync::atomic::{AtomicI64, Ordering};
 #[cfg(CONFIG_ZONE_DEVICE)]
 use kernel::{dev_pagemap::DevPagemap, mem_hotplug};
 
@@ -253,6 +257,15 @@ impl bio::Operations for Memory {
             Op::Write => bio.for_each_segment(|seg, pos| self.write_segment(start + pos as u64, seg)),
             // Writes land in RAM directly: there is no volatile cache to flush.
             Op::Flush => Ok(()),
+            // A filesystem that holds the DAX device (xipfs) reads and writes the memory
+            // directly and never discards through the block layer: a discard now is a user's
+            // BLKDISCARD on the mounted device, which would zero it under the filesystem.
+            // (Write-zeroes is not refused: BLKZEROOUT falls back to plain writes, which the
+            // kernel allows on mounted devices unless booted with bdev_allow_write_mounted=0.)
+            Op::Discard if bio.dax_held() => {
+                refusal_log(bio);
+                Err(EOPNOTSUPP)
+            }
             // The memory stays allocated (it was all allocated at load); reads of a discarded
             // range return zeroes, as with brd.
             Op::Discard | Op::WriteZeroes => self.zero(start, bio.len()),
@@ -275,6 +288,26 @@ impl dax::Operations for Memory {
         let len = nr_pages.checked_mul(PAGE_SIZE).ok_or(ERANGE)?;
         let offset = pgoff.checked_mul(PAGE_SIZE as u64).ok_or(ERANGE)?;
         self.zero(offset, len)
+    }
+}
+
+/// When a refused discard was last logged (`ktime_get` nanoseconds; 0: never).
+static LAST_REFUSAL_LOG: AtomicI64 = AtomicI64::new(0);
+
+/// Logs a refused discard, at most once every 5 seconds: one `BLKDISCARD` is split into many
+/// bios.
+fn refusal_log(bio: &Bio<'_>) {
+    let now = Ktime::ktime_get().to_ns();
+    let last = LAST_REFUSAL_LOG.load(Ordering::Relaxed);
+    if (last == 0 || now - last >= 5_000_000_000)
+        && LAST_REFUSAL_LOG
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        pr_warn!(
+            "{}: discard refused: a filesystem holds the device through DAX (unmount it first)\n",
+            bio.disk_name()
+        );
     }
 }
 

@@ -82,17 +82,20 @@ pub enum Op {
 /// Rust reference to it is ever made.
 pub struct Bio<'a> {
     ptr: *mut bindings::bio,
+    dax_held: bool,
     _p: core::marker::PhantomData<&'a bindings::bio>,
 }
 
 impl<'a> Bio<'a> {
     /// # Safety
     ///
-    /// `ptr` must be a bio passed to `submit_bio`, not yet ended, valid for `'a`.
-    pub(crate) unsafe fn from_raw(ptr: *mut bindings::bio) -> Self {
+    /// `ptr` must be a bio passed to `submit_bio`, not yet ended, valid for `'a`. `dax_held`:
+    /// whether a filesystem held the disk's DAX device when the bio arrived.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::bio, dax_held: bool) -> Self {
         // INVARIANT: By the safety requirements.
         Self {
             ptr,
+            dax_held,
             _p: core::marker::PhantomData,
         }
     }
@@ -118,6 +121,25 @@ impl<'a> Bio<'a> {
             bindings::req_op_REQ_OP_DISCARD => Op::Discard,
             bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
             other => Op::Other(other),
+        }
+    }
+
+    /// Whether, when the bio arrived, a filesystem held the disk's DAX device as its holder
+    /// ([`crate::dax::Device::has_holder`]): such a filesystem reaches the memory through DAX,
+    /// so this bio comes from someone else (a user of the block device, or a second
+    /// filesystem's own I/O if it does both). Always false for a disk without DAX.
+    pub fn dax_held(&self) -> bool {
+        self.dax_held
+    }
+
+    /// The name of the disk the bio is for, as in `/dev`.
+    pub fn disk_name(&self) -> &crate::str::CStr {
+        // SAFETY: The bio is valid by the type invariant, so is its block device, whose
+        // gendisk lives (with its NUL-terminated name) while I/O to it is in flight.
+        unsafe {
+            crate::str::CStr::from_char_ptr(
+                addr_of!((*(*(*self.ptr).bi_bdev).bd_disk).disk_name).cast(),
+            )
         }
     }
 

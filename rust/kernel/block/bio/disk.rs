@@ -414,12 +414,16 @@ impl<T: Operations, D: dax::Operations> Disk<T, D> {
         // fops are a `DiskVTable<T, D>`, so `bi_bdev->bd_disk->private_data` is the header of
         // its `Owned<T, D>`, released only at the disk's final release, after `del_gendisk` has
         // drained all I/O.
-        let data = unsafe {
+        let (data, dax) = unsafe {
             let owned = (*(*(*bio).bi_bdev).bd_disk).private_data.cast::<Owned<T, D>>();
-            &*core::ptr::addr_of!((*owned).data)
+            (
+                &*core::ptr::addr_of!((*owned).data),
+                &*core::ptr::addr_of!((*owned).dax),
+            )
         };
+        let dax_held = dax.as_ref().is_some_and(|d| d.has_holder());
         // SAFETY: The bio was just handed to us and is ended only below.
-        let res = data.submit_bio(&unsafe { Bio::from_raw(bio) });
+        let res = data.submit_bio(&unsafe { Bio::from_raw(bio, dax_held) });
         let status = match res {
             Ok(()) => 0,
             Err(e) if e == ENOTSUPP || e == EOPNOTSUPP => bindings::BLK_STS_NOTSUPP,
