@@ -143,8 +143,40 @@ pub(crate) fn alloc_blocks(sb: &SuperBlock, goal: u32, max: u32, aligned: bool) 
     Err(ENOSPC)
 }
 
+/// Bytes of a bitmap changed at a time when freeing: freeing must not allocate (it runs after
+/// the blocks have been unlinked, and at eviction, where failing would leak them), so the
+/// bits are cleared in device memory through a buffer on the stack.
+const FREE_CHUNK: usize = 64;
+
+/// Clears the bits `[from, to)` of the bitmap in block `bitmap`, [`FREE_CHUNK`] bytes at a
+/// time, read from and written back to device memory. Returns how many were set, and whether
+/// one was already clear.
+fn clear_bits(sb: &SuperBlock, ino: u32, bitmap: u32, from: u32, to: u32) -> Result<(u32, bool)> {
+    let mut chunk = [0u8; FREE_CHUNK];
+    let (mut cleared, mut twice) = (0u32, false);
+    let mut bit = from;
+    while bit < to {
+        let first_byte = (bit / 8) as usize;
+        let last_byte = (to.div_ceil(8) as usize).min(first_byte + FREE_CHUNK);
+        let part = &mut chunk[..last_byte - first_byte];
+        let at = u64::from(bitmap) * BS + first_byte as u64;
+        sb.dax().read(at, part)?;
+        let stop = to.min(last_byte as u32 * 8);
+        for b in bit..stop {
+            match ondisk::bit_clear(part, b - first_byte as u32 * 8) {
+                Ok(true) => cleared += 1,
+                Ok(false) => twice = true,
+                Err(c) => return Err(crate::corrupt(sb, u64::from(ino), c)),
+            }
+        }
+        sb.dax().write(at, part)?;
+        bit = stop;
+    }
+    Ok((cleared, twice))
+}
+
 /// Frees the `n` blocks from `first` (which the caller has unlinked from every block map).
-/// A block that is already free is reported as corruption and skipped.
+/// A block that is already free is reported as corruption and skipped. Allocates nothing.
 pub(crate) fn free_blocks(sb: &SuperBlock, ino: u32, first: u32, n: u32) -> Result {
     let d = sb.data();
     let s = &d.sb;
@@ -152,7 +184,6 @@ pub(crate) fn free_blocks(sb: &SuperBlock, ino: u32, first: u32, n: u32) -> Resu
     let Some(end) = end else {
         return Err(sb::error(sb, u64::from(ino), "freeing blocks past the end"));
     };
-    let mut buf = BlockBuf::new()?;
     let mut blk = first;
     while blk < end {
         let g = blk / s.blocks_per_group;
@@ -160,23 +191,7 @@ pub(crate) fn free_blocks(sb: &SuperBlock, ino: u32, first: u32, n: u32) -> Resu
         let stop = end.min(base + group_blocks(s, g));
         let _guard = d.locks.group(g).lock();
         let mut gd = sb::group_desc(sb, ino, g)?;
-        buf.read(sb.dax(), gd.block_bitmap)?;
-        let mut freed = 0u32;
-        let mut twice = false;
-        for b in blk..stop {
-            match ondisk::bit_clear(&mut buf.0, b - base) {
-                Ok(true) => freed += 1,
-                Ok(false) => twice = true,
-                Err(c) => return Err(crate::corrupt(sb, u64::from(ino), c)),
-            }
-        }
-        write_bitmap(
-            sb,
-            gd.block_bitmap,
-            &buf.0,
-            ((blk - base) / 8) as usize,
-            (stop - base).div_ceil(8) as usize,
-        )?;
+        let (freed, twice) = clear_bits(sb, ino, gd.block_bitmap, blk - base, stop - base)?;
         gd.free_blocks_count = gd.free_blocks_count.saturating_add(freed as u16);
         sb::write_group_counts(sb, g, &gd)?;
         d.free_blocks.fetch_add(freed, Ordering::Relaxed);
@@ -252,6 +267,7 @@ pub(crate) fn alloc_inode(sb: &SuperBlock, dir_ino: u32, is_dir: bool) -> Result
 }
 
 /// Frees inode number `ino` (a directory if `is_dir`) in the inode bitmap and the counts.
+/// Allocates nothing.
 pub(crate) fn free_inode(sb: &SuperBlock, ino: u32, is_dir: bool) -> Result {
     let d = sb.data();
     let s = &d.sb;
@@ -260,13 +276,12 @@ pub(crate) fn free_inode(sb: &SuperBlock, ino: u32, is_dir: bool) -> Result {
     }
     let g = (ino - 1) / s.inodes_per_group;
     let i = (ino - 1) % s.inodes_per_group;
-    let mut buf = BlockBuf::new()?;
     let guard = d.locks.group(g).lock();
     let mut gd = sb::group_desc(sb, ino, g)?;
-    buf.read(sb.dax(), gd.inode_bitmap)?;
-    let was = ondisk::bit_clear(&mut buf.0, i).map_err(|c| crate::corrupt(sb, u64::from(ino), c))?;
+    // As free_blocks: no allocation, the bit is cleared in device memory.
+    let (cleared, _) = clear_bits(sb, ino, gd.inode_bitmap, i, i + 1)?;
+    let was = cleared == 1;
     if was {
-        write_bitmap(sb, gd.inode_bitmap, &buf.0, (i / 8) as usize, (i / 8 + 1) as usize)?;
         gd.free_inodes_count = gd.free_inodes_count.saturating_add(1);
         if is_dir {
             gd.used_dirs_count = gd.used_dirs_count.saturating_sub(1);

@@ -168,8 +168,20 @@ pub(crate) fn lookup_run(
     lblk: u64,
     max: u32,
 ) -> Result<(Option<u32>, u32)> {
-    let d = sb.data();
     let mut buf = BlockBuf::new()?;
+    lookup_run_in(sb, ino, raw, lblk, max, &mut buf)
+}
+
+/// [`lookup_run`] with the caller's buffer (for callers that allocate before they change).
+pub(crate) fn lookup_run_in(
+    sb: &SuperBlock,
+    ino: u32,
+    raw: &ondisk::Inode,
+    lblk: u64,
+    max: u32,
+    buf: &mut BlockBuf,
+) -> Result<(Option<u32>, u32)> {
+    let d = sb.data();
     walk(sb.dax(), &d.sb, &d.claims, ino, raw, lblk, max, &mut buf.0)
         .map_err(|e| report(sb, ino, e))
 }
@@ -530,9 +542,9 @@ impl<'a> Freer<'a> {
     }
 
     fn finish(mut self) -> Result {
-        self.flush()?;
+        let r = self.flush();
         self.inode.sub_bytes(self.freed * BS);
-        Ok(())
+        r
     }
 }
 
@@ -558,7 +570,8 @@ fn free_tree(f: &mut Freer<'_>, blk: u32, level: usize, depth: u32, base: u64, f
     copy.0.copy_from_slice(&buf.0);
     let old = &copy.0;
     let mut changed = false;
-    let mut children = KVec::new();
+    // Room for every entry before any is cleared: no allocation once the block is changed.
+    let mut children = KVec::with_capacity(ondisk::ADDR_PER_BLOCK as usize, GFP_KERNEL)?;
     for i in 0..ondisk::ADDR_PER_BLOCK {
         let cb = base + u64::from(i) * span;
         if cb + span <= from || cb >= to {
@@ -601,18 +614,47 @@ fn free_tree(f: &mut Freer<'_>, blk: u32, level: usize, depth: u32, base: u64, f
 /// Frees every block of `inode` that maps file blocks from `from` on (all of them for 0),
 /// indirect blocks that map nothing any more included; the caller holds the inode's lock
 /// (`st`), and nothing can reach those file blocks any more (their pages are unmapped).
+///
+/// Truncation and eviction cannot leave blocks past the end of a file, which `e2fsck` would
+/// call wrong: an allocation that fails here (the buffers of indirect blocks, taken before
+/// anything is changed, so a failed attempt leaves a consistent, partly freed map) is
+/// retried, as `__GFP_NOFAIL` would.
 pub(crate) fn free_from(inode: &INode, st: &mut InodeState, from: u64) -> Result {
-    free_range(inode, st, from, u64::MAX)?;
+    let mut tries = 0;
+    loop {
+        match free_range(inode, st, from, u64::MAX) {
+            Err(e) if e == ENOMEM && tries < FREE_RETRIES => {
+                tries += 1;
+                xip_util::cond_resched();
+            }
+            r => break r?,
+        }
+    }
     st.past_eof = false;
     crate::inode::store(inode, st)
 }
+
+/// How often [`free_from`] tries again after `ENOMEM`: small allocations fail only under
+/// fault injection or for a task being killed, so a few tries are plenty.
+const FREE_RETRIES: u32 = 16;
 
 /// Frees every block of `inode` that maps file blocks in `[from, to)`, and the indirect
 /// blocks that map nothing any more; as [`free_from`] otherwise.
 fn free_range(inode: &INode, st: &mut InodeState, from: u64, to: u64) -> Result {
     let mut f = Freer::new(inode);
+    // Whatever happens, the blocks already unlinked are freed.
+    let res = free_range_with(&mut f, st, from, to);
+    let done = f.finish();
+    res.and(done)?;
+    st.goal = 0;
+    crate::inode::store(inode, st)
+}
+
+fn free_range_with(f: &mut Freer<'_>, st: &mut InodeState, from: u64, to: u64) -> Result {
+    let inode = f.inode;
     let ino = inode.ino() as u32;
-    let mut data = KVec::new();
+    // Room for every direct block before any is unlinked: no allocation after.
+    let mut data = KVec::with_capacity(ondisk::NDIR_BLOCKS, GFP_KERNEL)?;
     let mut changed = false;
     for i in 0..ondisk::NDIR_BLOCKS {
         if (i as u64) >= from && (i as u64) < to && st.raw.block[i] != 0 {
@@ -622,7 +664,13 @@ fn free_range(inode: &INode, st: &mut InodeState, from: u64, to: u64) -> Result 
         }
     }
     if changed {
-        crate::inode::store(inode, st)?;
+        if let Err(e) = crate::inode::store(inode, st) {
+            // Not unlinked after all: the blocks stay the file's.
+            for &(b, l) in data.iter() {
+                st.raw.block[l as usize] = b;
+            }
+            return Err(e);
+        }
     }
     for &(b, l) in data.iter() {
         f.add(b, Owner::Data { ino, lblk: l })?;
@@ -637,16 +685,17 @@ fn free_range(inode: &INode, st: &mut InodeState, from: u64, to: u64) -> Result 
         if blk == 0 || base + APB.pow(depth) <= from || base >= to {
             continue;
         }
-        if free_tree(&mut f, blk, 1, depth, base, from, to)? {
+        if free_tree(f, blk, 1, depth, base, from, to)? {
             st.raw.block[slot] = 0;
-            crate::inode::store(inode, st)?;
+            if let Err(e) = crate::inode::store(inode, st) {
+                st.raw.block[slot] = blk;
+                return Err(e);
+            }
             let id = ondisk::BlockPath::new(base).ok().and_then(|p| p.indirect_id(1)).ok_or(EIO)?;
             f.add(blk, Owner::Indirect { ino, id })?;
         }
     }
-    f.finish()?;
-    st.goal = 0;
-    crate::inode::store(inode, st)
+    Ok(())
 }
 
 /// `truncate`: frees the blocks of `inode` past byte `size`.

@@ -152,12 +152,22 @@ fn change_block<R>(
     b: u64,
     f: impl FnOnce(&ondisk::Superblock, &mut [u8]) -> core::result::Result<R, ondisk::Corrupt>,
 ) -> Result<R> {
+    change_block_in(dir, b, &mut BlockBuf::new()?, f)
+}
+
+/// [`change_block`] with the caller's buffer: allocates nothing (for a directory whose block
+/// `b` is a direct one), so that an operation that allocated first cannot stop half-way.
+fn change_block_in<R>(
+    dir: &INode,
+    b: u64,
+    buf: &mut BlockBuf,
+    f: impl FnOnce(&ondisk::Superblock, &mut [u8]) -> core::result::Result<R, ondisk::Corrupt>,
+) -> Result<R> {
     let sb = dir.super_block();
     let ino = dir.ino();
     let raw = dir.data().snapshot();
-    let (blk, _) = blockmap::lookup_run(sb, ino as u32, &raw, b, 1)?;
+    let (blk, _) = blockmap::lookup_run_in(sb, ino as u32, &raw, b, 1, buf)?;
     let blk = blk.ok_or_else(|| corrupt(sb, ino, ondisk::Corrupt::new("hole in a directory")))?;
-    let mut buf = BlockBuf::new()?;
     buf.read(sb.dax(), blk)?;
     let r = f(&sb.data().sb, &mut buf.0).map_err(|c| corrupt(sb, ino, c))?;
     sb.dax().write(u64::from(blk) * BS, &buf.0)?;
@@ -176,8 +186,9 @@ fn add_entry(dir: &INode, name: &[u8], ino: u32, ft: u8) -> Result {
         }
         xip_util::cond_resched();
     }
-    let (blk, _, _) = blockmap::map_for_write(dir, nblocks, 1, false)?;
+    // The buffer first: once the block is linked, nothing may fail for want of memory.
     let mut buf = BlockBuf::new()?;
+    let (blk, _, _) = blockmap::map_for_write(dir, nblocks, 1, false)?;
     let s = &sb.data().sb;
     let bad = |c| corrupt(sb, dir.ino(), c);
     ondisk::dir_init_empty(&mut buf.0).map_err(bad)?;
@@ -200,12 +211,16 @@ fn is_empty(dir: &INode) -> Result<bool> {
     Ok(empty)
 }
 
-/// Points the `..` entry of directory `dir` at `parent`.
-fn set_dotdot(dir: &INode, parent: u32) -> Result {
-    let f = find(dir, b"..")?
-        .ok_or_else(|| corrupt(dir.super_block(), dir.ino(), ondisk::Corrupt::new("no '..' entry")))?;
+/// Where the `..` entry of directory `dir` is.
+fn find_dotdot(dir: &INode) -> Result<Found> {
+    find(dir, b"..")?
+        .ok_or_else(|| corrupt(dir.super_block(), dir.ino(), ondisk::Corrupt::new("no '..' entry")))
+}
+
+/// Points the `..` entry of directory `dir`, found at `at` ([`find_dotdot`]), at `parent`.
+fn set_dotdot(dir: &INode, at: &Found, buf: &mut BlockBuf, parent: u32) -> Result {
     prepare_change(dir)?;
-    change_block(dir, f.b, |s, blk| ondisk::dir_set(s, blk, f.offset, parent, ondisk::FT_DIR))
+    change_block_in(dir, at.b, buf, |s, blk| ondisk::dir_set(s, blk, at.offset, parent, ondisk::FT_DIR))
 }
 
 /// `create`, `mkdir`, `mknod`, `symlink`.
@@ -364,22 +379,27 @@ pub(crate) fn rename(
     let same = old_dir.ino() == new_dir.ino();
     let old_is_dir = old.is_dir();
     let old_at = find(old_dir, old_name)?.ok_or(ENOENT)?;
+    // What may fail for want of memory (finding entries, a buffer) comes before the first
+    // change: a rename that fails leaves both directories as they were.
+    let mut buf = BlockBuf::new()?;
+    let old_dotdot = if old_is_dir && !same { Some(find_dotdot(old)?) } else { None };
     if exchange {
         let new = new.ok_or(ENOENT)?;
         let new_is_dir = new.is_dir();
         let new_at = find(new_dir, new_name)?.ok_or(ENOENT)?;
+        let new_dotdot = if new_is_dir && !same { Some(find_dotdot(new)?) } else { None };
         prepare_change(old_dir)?;
         prepare_change(new_dir)?;
         let (oi, ni) = (old.ino() as u32, new.ino() as u32);
         let (oft, nft) = (ftype(old), ftype(new));
-        change_block(old_dir, old_at.b, |s, blk| ondisk::dir_set(s, blk, old_at.offset, ni, nft))?;
-        change_block(new_dir, new_at.b, |s, blk| ondisk::dir_set(s, blk, new_at.offset, oi, oft))?;
+        change_block_in(old_dir, old_at.b, &mut buf, |s, blk| ondisk::dir_set(s, blk, old_at.offset, ni, nft))?;
+        change_block_in(new_dir, new_at.b, &mut buf, |s, blk| ondisk::dir_set(s, blk, new_at.offset, oi, oft))?;
         if !same {
-            if old_is_dir {
-                set_dotdot(old, new_dir.ino() as u32)?;
+            if let Some(at) = &old_dotdot {
+                set_dotdot(old, at, &mut buf, new_dir.ino() as u32)?;
             }
-            if new_is_dir {
-                set_dotdot(new, old_dir.ino() as u32)?;
+            if let Some(at) = &new_dotdot {
+                set_dotdot(new, at, &mut buf, old_dir.ino() as u32)?;
             }
             if old_is_dir && !new_is_dir {
                 old_dir.drop_nlink();
@@ -410,7 +430,7 @@ pub(crate) fn rename(
             let at = find(new_dir, new_name)?.ok_or(ENOENT)?;
             prepare_change(new_dir)?;
             let (oi, oft) = (old.ino() as u32, ftype(old));
-            change_block(new_dir, at.b, |s, blk| ondisk::dir_set(s, blk, at.offset, oi, oft))?;
+            change_block_in(new_dir, at.b, &mut buf, |s, blk| ondisk::dir_set(s, blk, at.offset, oi, oft))?;
             n.touch_ctime();
             if old_is_dir {
                 n.drop_nlink();
@@ -427,14 +447,13 @@ pub(crate) fn rename(
     }
     old.touch_ctime();
     old.mark_dirty();
-    // Adding to the same directory may not move the old entry (entries never move), but
-    // look it up again all the same.
-    let old_at = find(old_dir, old_name)?.ok_or(ENOENT)?;
+    // Entries never move, so the old one is still where it was found before the change
+    // (adding to the same directory only shrinks the slack of some entry).
     prepare_change(old_dir)?;
-    change_block(old_dir, old_at.b, |s, blk| ondisk::dir_remove(s, blk, old_at.offset))?;
+    change_block_in(old_dir, old_at.b, &mut buf, |s, blk| ondisk::dir_remove(s, blk, old_at.offset))?;
     if old_is_dir {
-        if !same {
-            set_dotdot(old, new_dir.ino() as u32)?;
+        if let Some(at) = &old_dotdot {
+            set_dotdot(old, at, &mut buf, new_dir.ino() as u32)?;
         }
         old_dir.drop_nlink();
     }

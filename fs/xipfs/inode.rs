@@ -98,14 +98,23 @@ pub(crate) fn write_raw(sb: &SuperBlock, ino: u32, raw: &ondisk::Inode, fresh: b
     let gd = crate::sb::group_desc(sb, ino, loc.group)?;
     let blk = loc.block(&gd).map_err(bad)?;
     let at = u64::from(blk) * ondisk::BLOCK_SIZE as u64 + loc.offset as u64;
-    let mut bytes = KVec::from_elem(0u8, loc.size, GFP_KERNEL)?;
-    sb.dax().read(at, &mut bytes)?;
-    if fresh {
-        raw.encode_new(s, &mut bytes).map_err(bad)?;
+    // Inodes of up to 256 bytes (mke2fs's default) are written through the stack: writing an
+    // inode then cannot fail for want of memory (eviction and block freeing rely on it).
+    let mut small = [0u8; 256];
+    let mut large: KVec<u8>;
+    let bytes: &mut [u8] = if loc.size <= small.len() {
+        &mut small[..loc.size]
     } else {
-        raw.encode(s, &mut bytes).map_err(bad)?;
+        large = KVec::from_elem(0u8, loc.size, GFP_KERNEL)?;
+        &mut large[..]
+    };
+    sb.dax().read(at, bytes)?;
+    if fresh {
+        raw.encode_new(s, bytes).map_err(bad)?;
+    } else {
+        raw.encode(s, bytes).map_err(bad)?;
     }
-    sb.dax().write(at, &bytes)
+    sb.dax().write(at, bytes)
 }
 
 /// `write_inode` (from `mark_inode_dirty`).
@@ -124,7 +133,30 @@ pub(crate) fn delete(inode: &INode) {
     let ino = inode.ino() as u32;
     let is_dir = inode.is_dir();
     inode.set_size(0);
-    let res = (|| -> Result {
+    // Eviction cannot fail: an allocation that does (fault injection, a task being killed)
+    // is retried; every step leaves the inode consistent, so a retry goes on from there.
+    let mut tries = 0;
+    let res = loop {
+        match delete_blocks(inode) {
+            Err(e) if e == ENOMEM && tries < 16 => {
+                tries += 1;
+                xip_util::cond_resched();
+            }
+            r => break r,
+        }
+    };
+    if res.is_ok() {
+        let _ = balloc::free_inode(sb, ino, is_dir);
+    } else {
+        pr_err!("{}: inode {}: could not be freed\n", sb.id(), ino);
+    }
+}
+
+/// [`delete`]'s work on the inode itself: its blocks freed, then marked deleted.
+fn delete_blocks(inode: &INode) -> Result {
+    let sb = inode.super_block();
+    let ino = inode.ino() as u32;
+    {
         let mut st = inode.data().lock();
         // Device files keep their number in the block map, fast symlinks their target.
         let has_blocks = match st.raw.file_type() {
@@ -136,13 +168,11 @@ pub(crate) fn delete(inode: &INode) {
             blockmap::free_from(inode, &mut st, 0)?;
         }
         store(inode, &mut st)?;
-        st.raw.set_deleted(xip_util::real_seconds() as u32);
-        write_raw(sb, ino, &st.raw, false)
-    })();
-    if res.is_ok() {
-        let _ = balloc::free_inode(sb, ino, is_dir);
-    } else {
-        pr_err!("{}: inode {}: could not be freed\n", sb.id(), ino);
+        let mut gone = st.raw.clone();
+        gone.set_deleted(xip_util::real_seconds() as u32);
+        write_raw(sb, ino, &gone, false)?;
+        st.raw = gone;
+        Ok(())
     }
 }
 

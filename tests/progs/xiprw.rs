@@ -49,14 +49,19 @@
 //!   rename OLD NEW [plain|noreplace|exchange|whiteout] [--expect E]   renameat2
 //!   utimens PATH ATIME MTIME [--nofollow]   utimensat; each time S.N, now or omit
 //!   mksock PATH            a Unix socket file
+//!   discard DEV OFF LEN [--zeroout] [--expect E]   one BLKDISCARD (BLKZEROOUT) ioctl,
+//!                          DEV opened for writing without O_EXCL (unlike blkdiscard)
 //!   mount SRC DIR TYPE FLAGS DATA [--expect E]   one mount(2), no retries ("-": NULL or
 //!                          none; FLAGS: comma list of ro,remount,noatime,relatime,strictatime)
 //!   as UID GID[,SUPP...] PROG ARGS...   run PROG with those ids (no capabilities left)
 //! Trees:
-//!   storm DIR [--seed S] [--workers N] [--ops N] [--exchange]   parallel create, mkdir,
-//!       rename (plain, noreplace, exchange with --exchange), link, unlink, rmdir and rewrites
-//!       across DIR/d0..d7, while a writer, a truncater and a reader churn DIR/shared-0..1;
-//!       every errno must be one the operation may give; then tree-check
+//!   storm DIR [--seed S] [--workers N] [--ops N|--seconds T] [--exchange] [--mmap]
+//!       parallel create, mkdir, rename (plain, noreplace, exchange with --exchange), link,
+//!       unlink, rmdir and rewrites across DIR/d0..d7, while a writer, a truncater and a
+//!       reader (with --mmap also a reader and a writer through shared mappings) churn
+//!       DIR/shared-0..1; every errno must be one the operation may give, every byte read 0
+//!       or the shared file's pattern; for N operations per worker or T seconds; then
+//!       tree-check
 //!   tree-check DIR [--storm]   every directory's `..` is its parent and its link count
 //!       2 + subdirectories, every other inode's link count is its number of names, readdir's
 //!       types match lstat; --storm: storm files hold only storm text, shared-N files only
@@ -188,6 +193,15 @@ mod sys {
         fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
         fn _exit(status: c_int) -> !;
         fn syscall(nr: c_long, ...) -> c_long;
+        fn ioctl(fd: c_int, req: c_ulong, ...) -> c_int;
+    }
+
+    /// BLKDISCARD (or BLKZEROOUT) of `[off, off + len)` on an open block device.
+    pub fn blk_range_ioctl(fd: c_int, zeroout: bool, off: u64, len: u64) -> io::Result<()> {
+        let range = [off, len];
+        let req: c_ulong = if zeroout { 0x127f } else { 0x1277 };
+        // SAFETY: Both ioctls read two u64 from the pointer, which is valid for that.
+        check(unsafe { ioctl(fd, req, range.as_ptr()) })
     }
 
     fn check(r: c_int) -> io::Result<()> {
@@ -2031,6 +2045,20 @@ fn cmd_mount(a: &Args) -> Res {
     )
 }
 
+fn cmd_discard(a: &Args) -> Res {
+    let dev = a.path(0)?;
+    let (off, len) = (num(a.p(1)?)?, num(a.p(2)?)?);
+    let zeroout = a.has("--zeroout");
+    // Opened for writing but not O_EXCL (as util-linux's blkdiscard does), so that the ioctl
+    // itself reaches the block layer even with the device mounted.
+    let r = OpenOptions::new()
+        .write(true)
+        .open(&dev)
+        .and_then(|f| sys::blk_range_ioctl(f.as_raw_fd(), zeroout, off, len));
+    let name = if zeroout { "BLKZEROOUT" } else { "BLKDISCARD" };
+    expect(r, a.expect(), &format!("{name} {} {off:#x}+{len:#x}", dev.display()))
+}
+
 fn cmd_as(v: &[String]) -> ExitCode {
     if v.len() < 3 {
         eprintln!("usage: xiprw as UID GID[,SUPP...] PROG ARGS...");
@@ -2079,16 +2107,21 @@ fn cmd_storm(a: &Args) -> Res {
     let root = a.path(0)?;
     let seed = a.num_or("--seed", 1)?;
     let workers = a.num_or("--workers", 4)?;
-    let ops = a.num_or("--ops", 2000)?;
+    let seconds = a.num_or("--seconds", 0)?;
+    // With --seconds, the storm runs for that long (a timer stops it), not for --ops.
+    let ops = if seconds > 0 { u64::MAX / 4 } else { a.num_or("--ops", 2000)? };
     let exchange = a.has("--exchange");
+    let mmap = a.has("--mmap");
     for d in 0..STORM_DIRS {
         fs::create_dir_all(root.join(format!("d{d}"))).map_err(|e| format!("mkdir: {e}"))?;
     }
     let shared: Vec<(PathBuf, u64)> = (0..2)
         .map(|k| (root.join(format!("shared-{k}")), 1000 + k))
         .collect();
-    println!("xiprw: storm in {} with seed {seed}: {workers} workers x {ops} operations{}, and a writer, a truncater and a reader on {} shared files",
-        root.display(), if exchange { " (with RENAME_EXCHANGE)" } else { "" }, shared.len());
+    let length = if seconds > 0 { format!("for {seconds} s") } else { format!("x {ops} operations") };
+    println!("xiprw: storm in {} with seed {seed}: {workers} workers {length}{}, and a writer, a truncater{} and a reader on {} shared files",
+        root.display(), if exchange { " (with RENAME_EXCHANGE)" } else { "" },
+        if mmap { ", a mapped reader, a mapped writer" } else { "" }, shared.len());
     let c = Arc::new(Churn {
         files: shared,
         span: 512 << 10,
@@ -2099,7 +2132,17 @@ fn cmd_storm(a: &Args) -> Res {
     for (p, _) in &c.files {
         open_rw(p, true, 0)?;
     }
-    let mut hs = churn(c.clone(), ops * 2, seed, false);
+    let mut hs = churn(c.clone(), ops.saturating_mul(2), seed, mmap);
+    let start = std::time::Instant::now();
+    if seconds > 0 {
+        let c = c.clone();
+        hs.push(std::thread::spawn(move || {
+            while start.elapsed().as_secs() < seconds && !c.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            c.stop.store(true, Ordering::SeqCst);
+        }));
+    }
     let counts = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     for w in 0..workers {
         let c = c.clone();
@@ -2212,6 +2255,11 @@ fn cmd_storm(a: &Args) -> Res {
     let counts = counts.lock().unwrap();
     let line: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("xiprw: storm outcomes: {}", line.join(", "));
+    println!(
+        "xiprw: storm: {} namespace operations in {:.1} s",
+        counts.values().sum::<u64>(),
+        start.elapsed().as_secs_f64()
+    );
     for op in ["create", "mkdir", "rename", "link", "unlink", "rmdir"] {
         if counts.get(&format!("{op} ok")).copied().unwrap_or(0) == 0 {
             return Err(format!(
@@ -2505,6 +2553,7 @@ fn main() -> ExitCode {
         "utimens" => cmd_utimens(&a),
         "mksock" => cmd_mksock(&a),
         "mount" => cmd_mount(&a),
+        "discard" => cmd_discard(&a),
         "storm" => cmd_storm(&a),
         "tree-check" => cmd_tree_check(&a),
         "tree-list" => cmd_tree_list(&a),
