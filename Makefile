@@ -3,7 +3,7 @@
 # Entry points.  The kernel build itself happens outside the checkout, in
 # $(XIPDAX_BUILD) (default ~/.cache/xipdax); see README.md.
 
-.PHONY: all demo check build setup vm-run bench clean-build fuzz fstests
+.PHONY: all demo check build setup vm-run bench clean-build fuzz fstests stress
 
 all: build
 
@@ -40,3 +40,8 @@ fuzz:
 # the tests of tests/fstests/xipfs.list, fstests built by scripts/fstests-build.
 fstests:
 	scripts/fstests
+
+# Concurrency and fault injection for longer (scripts/stress: the timed storm runs
+# STRESS_SECONDS, default 900, in each memory model; then t-xipfs-faults).
+stress:
+	scripts/stress
