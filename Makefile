@@ -3,7 +3,7 @@
 # Entry points.  The kernel build itself happens outside the checkout, in
 # $(XIPDAX_BUILD) (default ~/.cache/xipdax); see README.md.
 
-.PHONY: all demo check build setup vm-run bench clean-build fuzz fstests stress
+.PHONY: all demo check build setup vm-run bench clean-build fuzz fuzz-images fstests stress
 
 all: build
 
@@ -35,6 +35,11 @@ clean-build:
 # libFuzzer per target (scripts/host-fuzz; make check runs a bounded pass).
 fuzz:
 	scripts/host-fuzz
+
+# Hostile images in the guest for a long time (scripts/fuzz-images; FUZZ_SECONDS, default
+# 1800, FUZZ_IMAGES, FUZZ_SEED): mutated images mounted, walked, read, mapped, modified.
+fuzz-images:
+	scripts/fuzz-images
 
 # fstests against xipfs in the guest (scripts/fstests; FST_FS=ext2-dax for the baseline):
 # the tests of tests/fstests/xipfs.list, fstests built by scripts/fstests-build.
