@@ -442,6 +442,12 @@ fn alloc_run(inode: &INode, st: &mut InodeState, lblk: u64, n: u32, want: u32) -
     let count = n.min(path.leaf_remaining()).max(1);
     let pmd = crate::alloc::PMD_BLOCKS as u64;
     let aligned = lblk % pmd == 0 && (u64::from(want) >= pmd || lblk >= pmd);
+    // The entries of an indirect block are gathered in memory taken before any block is:
+    // once blocks are allocated, nothing may fail for want of memory (they would leak).
+    let mut entries = match leaf {
+        Some(_) => KVec::with_capacity(count as usize * 4, GFP_KERNEL)?,
+        None => KVec::new(),
+    };
     let (first, mut got) = if aligned && st.goal != 0 && u64::from(st.goal) % pmd == 0 {
         // A file's own goal that is aligned itself (the block after an aligned run of the
         // file) gives both contiguity and alignment when it is free; when it is not (the next
@@ -483,7 +489,6 @@ fn alloc_run(inode: &INode, st: &mut InodeState, lblk: u64, n: u32, want: u32) -
             }
         }
         Some(tbl) => {
-            let mut entries = KVec::with_capacity(got as usize * 4, GFP_KERNEL)?;
             for i in 0..got {
                 entries.extend_from_slice(&(first + i).to_le_bytes(), GFP_KERNEL)?;
             }

@@ -408,6 +408,8 @@ const OPS: &[&str] = &[
     "remount",
     "umount",
     "mount",
+    "bdev-read",
+    "bdev-write",
 ];
 
 const LONG_TARGET_LEN: usize = 300;
