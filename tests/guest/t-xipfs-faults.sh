@@ -24,8 +24,8 @@ need_progs xipfault
 KM=/sys/kernel/debug/kmemleak
 [ -e /proc/thread-self/fail-nth ] || fail "no /proc/thread-self/fail-nth: a kernel without CONFIG_FAULT_INJECTION"
 [ -d /sys/kernel/debug/failslab ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
-for f in failslab fail_page_alloc; do
-	[ -d /sys/kernel/debug/$f ] || fail "no /sys/kernel/debug/$f (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)"
+for f in failslab fail_page_alloc fail_make_request; do
+	[ -d /sys/kernel/debug/$f ] || fail "no /sys/kernel/debug/$f (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAIL_MAKE_REQUEST, CONFIG_FAULT_INJECTION_DEBUG_FS)"
 done
 [ -w $KM ] || fail "no $KM (CONFIG_DEBUG_KMEMLEAK)"
 
@@ -35,6 +35,7 @@ for f in failslab fail_page_alloc; do
 	echo N >/sys/kernel/debug/$f/ignore-gfp-wait
 	echo 0 >/sys/kernel/debug/$f/verbose
 done
+echo 0 >/sys/kernel/debug/fail_make_request/verbose
 echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
 echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
 

@@ -422,13 +422,13 @@ impl<T: FileSystem> NewINode<T> {
         rdev: u32,
         data: T::INodeData,
     ) -> Result<*mut bindings::inode> {
-        let private = KBox::new(
-            Private::<T> {
-                data: ManuallyDrop::new(data),
-                link,
-            },
-            GFP_KERNEL,
-        )?;
+        // The memory first, then the data moved in: were `KBox::new` to fail with the data
+        // already in its `ManuallyDrop`, the data would leak (kmemleak found it under fault
+        // injection); this way a failure drops `data` normally.
+        let private = KBox::<Private<T>>::new_uninit(GFP_KERNEL)?.write(Private::<T> {
+            data: ManuallyDrop::new(data),
+            link,
+        });
         let ptr = self.inode.as_ptr();
         // SAFETY: As in `init`. The tables are static and `i_link` points into `Private`, freed
         // in `free_inode` after an RCU grace period, like the inode itself.
