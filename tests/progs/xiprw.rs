@@ -771,6 +771,7 @@ const VALUE_OPTS: &[&str] = &[
     "--seed",
     "--workers",
     "--ops",
+    "--seconds",
     "--blocks",
     "--min-blocks",
 ];
