@@ -44,6 +44,19 @@ dmesg_since() {
 	dmesg | awk -v m="$1" 'seen { print } index($0, m) { seen = 1 }'
 }
 
+# start_from_xipfs PROG ARGS...: run PROG (an executable on a mounted xipfs) in the
+# background and wait until its text is mapped from there; sets $xip_pid.
+start_from_xipfs() {
+	"$@" &
+	xip_pid=$!
+	_i=0
+	until grep -q " $1\$" /proc/$xip_pid/maps 2>/dev/null; do
+		_i=$((_i + 1))
+		[ $_i -lt 50 ] || fail "$1 from xipfs did not start"
+		sleep 0.1
+	done
+}
+
 # fsck_clean DEV: e2fsck -fn finds nothing to fix.
 fsck_clean() {
 	e2fsck -fn "$1" >/tmp/fsck.out 2>&1 || { cat /tmp/fsck.out; fail "e2fsck -fn $1 found problems"; }

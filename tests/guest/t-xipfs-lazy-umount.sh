@@ -15,15 +15,9 @@ need_xipfs
 
 load_image $img 16
 run mount -t xipfs -o ro $dev /mnt/x
-/mnt/x/bin/busybox sleep 1000 &
-pid=$!
 # Wait for the exec: the process's text is the busybox of xipfs.
-i=0
-until grep -q ' /mnt/x/bin/busybox$' /proc/$pid/maps 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 50 ] || fail "busybox from xipfs did not start"
-	sleep 0.1
-done
+start_from_xipfs /mnt/x/bin/busybox sleep 1000
+pid=$xip_pid
 run umount -l /mnt/x
 grep -q ' /mnt/x ' /proc/mounts && fail "/mnt/x still mounted after umount -l"
 kill -0 $pid || fail "the program from xipfs died at the lazy unmount"

@@ -36,14 +36,8 @@ expect_fail "rmmod xipram while xipfs is mounted" rmmod xipram
 expect_fail "rmmod xipfs while mounted" rmmod xipfs
 grep -q '^xipfs ' /proc/modules || fail "xipfs unloaded while mounted"
 cp "$(command -v busybox)" /mnt/x/busybox
-/mnt/x/busybox sleep 1000 &
-holder=$!
-i=0
-until grep -q ' /mnt/x/busybox$' /proc/$holder/maps 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 50 ] || fail "busybox from xipfs did not start"
-	sleep 0.1
-done
+start_from_xipfs /mnt/x/busybox sleep 1000
+holder=$xip_pid
 expect_fail "umount while a program runs from xipfs" umount /mnt/x
 kill $holder
 wait $holder 2>/dev/null
