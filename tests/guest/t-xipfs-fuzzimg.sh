@@ -16,18 +16,19 @@
 # a hang, a base image that does not work, or counts that show nothing was tested.  Then
 # xipfs must unload (no reference leaked).
 #
-# FUZZ_IMAGES (default 2000), FUZZ_SEED (default 20261: make check tries the same images
-# each time; make fuzz-images picks a new seed) and FUZZ_SECONDS (a time bound, default 420,
-# a safety net on a slow machine: the summary says how many were tried) choose the run; a
+# FUZZ_IMAGES (default 600, about 150 s in the test kernel), FUZZ_SEED (default 20261: make
+# check tries the same images each time; make fuzz-images picks a new seed) and FUZZ_SECONDS
+# (a time bound, default 300, a safety net on a slow machine: the summary says how many were
+# tried) choose the run; a
 # seed and image number reproduce an image:
 # xipmut run --dev /dev/xipram0 --seed S --only I --verbose BASE.img...
 . ./lib.sh
 
 need_progs xipmut
 need_xipfs
-count=${FUZZ_IMAGES:-2000}
+count=${FUZZ_IMAGES:-600}
 seed=${FUZZ_SEED:-20261}
-seconds=${FUZZ_SECONDS:-420}
+seconds=${FUZZ_SECONDS:-300}
 
 # The base images: one tree, four layouts, each e2fsck-clean.
 tree=/tmp/fz-tree

@@ -4,7 +4,7 @@
 # (tests/progs/xipfsx.rs) checks every read against a model of the file through writes
 # with holes and appends, reads, shared mapped reads and writes, truncates up and down,
 # fallocate mode 0 and KEEP_SIZE, hole punching, fsync and reopen, for FSX_OPS (default
-# 4000) operations per run with fixed seeds (xipfsx prints them; rerun one with --seed), on
+# 2000) operations per run with fixed seeds (xipfsx prints them; rerun one with --seed), on
 # a filesystem whose free blocks hold a poison first: with everything, without mappings,
 # and with files up to 16 MiB (double-indirect blocks).  e2fsck -fn is clean after the
 # runs, and the files read back the same after a remount.  The kernel's ext2 has no
@@ -14,7 +14,7 @@
 
 need_progs xipfsx xiprw
 [ "$XFS_TYPE" != xipfs ] || need_xipfs
-OPS=${FSX_OPS:-4000}
+OPS=${FSX_OPS:-2000}
 m=/mnt/x
 
 rw_mkfs 256

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-# models: pages devmap
+# models: pages
+# (Pages only: names, links and attributes are the same code in both models, and it takes
+# about 2 minutes; the devmap pass runs the tests that map, write and fault.)
 # Namespace and attributes on a read-write xipfs (issue item 5), each checked through
 # lstat (xiprw stat: inode, type, mode, owner, link count, size, blocks, times with
 # nanoseconds, rdev), again after umount and mount, and with e2fsck -fn clean after every

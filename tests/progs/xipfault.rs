@@ -453,6 +453,16 @@ fn open_direct(c: &Ctx, write: bool) -> io::Result<File> {
 }
 
 /// A page-aligned buffer, as O_DIRECT wants.
+/// `s_state` of the superblock on the filesystem's device, read past any cache (O_DIRECT).
+fn sb_state(c: &Ctx) -> io::Result<u16> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = OpenOptions::new().read(true).custom_flags(0o40000).open(&c.dev)?;
+    let mut b = Aligned::new(4096);
+    f.read_exact_at(b.buf(), 0)?;
+    let at = 1024 + 58;
+    Ok(u16::from_le_bytes([b.buf()[at], b.buf()[at + 1]]))
+}
+
 struct Aligned {
     p: *mut u8,
     len: usize,
@@ -795,6 +805,14 @@ fn verify(c: &Ctx, op: &str, res: &io::Result<()>) -> Check {
             let mounted = c.mounted();
             if mounted != (ok == (op == "mount")) {
                 return fail(label(&format!("mounted: {mounted}")));
+            }
+            // A mount that failed leaves the image as clean as the unmount before it did
+            // (s_state with EXT2_VALID_FS), or the next mount warns about an unchecked fs.
+            if op == "mount" && !ok {
+                let state = sb_state(c).map_err(|e| label(&format!("reading s_state: {e}")))?;
+                if state & 1 == 0 {
+                    return fail(label(&format!("s_state {state:#x} after the failed mount: not clean")));
+                }
             }
         }
         _ => unreachable!(),

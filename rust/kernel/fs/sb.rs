@@ -47,6 +47,10 @@ pub trait Operations {
     }
 
     /// The last step of an unmount while the device is still open: every inode is gone.
+    ///
+    /// Also called when a mount fails after [`FileSystem::fill_super`] succeeded (the root
+    /// could not be read, or memory ran out), so that what `fill_super` started on the device
+    /// (a read-write mount marking the image in use) is undone the same way.
     fn put_super(_sb: &SuperBlock<Self::FileSystem>) {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -428,11 +432,14 @@ impl<T: FileSystem> Tables<T> {
                 opts: unsafe { Self::options(fc) },
                 _p: PhantomData,
             };
+            // Allocated first: once `fill_super` succeeded, nothing fails before the
+            // superblock holds its data, so that a failure after it ends in `put_super`.
+            let slot = KBox::<SbInfo<T>>::new_uninit(GFP_KERNEL)?;
             let (data, params) = T::fill_super(&new)?;
-            let info = KBox::new(SbInfo::<T> { dax, data }, GFP_KERNEL)?;
+            let info = KBox::write(slot, SbInfo::<T> { dax, data });
             // SAFETY: The superblock is being set up by us; the operations table is static.
             // INVARIANT: From here on the superblock has its `SbInfo`; if anything below
-            // fails, the VFS calls `kill_sb`, which frees it.
+            // fails, the VFS calls `kill_sb`, which calls `put_super` and frees it.
             unsafe {
                 (*sb).s_magic = params.magic as _;
                 (*sb).s_maxbytes = params.maxbytes;
@@ -539,11 +546,16 @@ impl<T: FileSystem> Tables<T> {
 
     pub(crate) unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
         // SAFETY: The VFS passes a superblock of ours. Without a root, `fill_super` failed (or
-        // never ran), so `put_super` will not be called: free what it left (its inodes were
-        // evicted as their last reference went, the superblock not being active), releasing
-        // the DAX device before `kill_block_super` closes the block device.
+        // never ran), so `generic_shutdown_super` will not call `put_super`: if the
+        // filesystem's `fill_super` succeeded (the superblock has its `SbInfo`), its
+        // `put_super` runs here, then what is left is freed (its inodes were evicted as their
+        // last reference went, the superblock not being active), releasing the DAX device
+        // before `kill_block_super` closes the block device.
         unsafe {
             if (*sb).s_root.is_null() {
+                if <T::Super as Operations>::HAS_PUT_SUPER && !(*sb).s_fs_info.is_null() {
+                    <T::Super as Operations>::put_super(SuperBlock::<T>::from_raw(sb));
+                }
                 Self::free_info(sb);
             }
             // With a root, `generic_shutdown_super` calls `put_super`, which frees it.
