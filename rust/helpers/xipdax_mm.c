@@ -60,3 +60,21 @@ bool rust_helper_xip_range_has_reserved(unsigned long pfn, unsigned long nr)
 	}
 	return false;
 }
+
+/*
+ * Whether the kernel's direct mapping maps physical address @phys with a
+ * 1 GiB page.  x86-64's memory hot-remove (remove_pud_table()) cannot split
+ * one: removing a memory block inside it reads the gigabyte page as a page
+ * table and crashes.  Blocks mapped so must not be removed on their own.
+ */
+bool rust_helper_xip_direct_map_gbpage(u64 phys)
+{
+#ifdef CONFIG_X86_64
+	unsigned int level;
+	pte_t *pte = lookup_address((unsigned long)__va(phys), &level);
+
+	return pte && level == PG_LEVEL_1G;
+#else
+	return false;
+#endif
+}

@@ -99,6 +99,17 @@ pub struct Block {
     pub nid: i32,
     /// Zone of its pages.
     pub zone: Zone,
+    /// Whether the kernel's direct mapping maps it with (part of) a 1 GiB page, which memory
+    /// hot-remove cannot split on x86-64 (`remove_pud_table()` would read the page as a page
+    /// table): such a block is never taken ([`Unplugged::take`]).
+    pub in_gbpage: bool,
+}
+
+/// Whether the direct mapping maps the block at `start` with a 1 GiB page (a block lies
+/// inside one gigabyte: blocks are at most 1 GiB, aligned to their size).
+fn in_gbpage(start: u64) -> bool {
+    // SAFETY: The helper only looks the address up in the kernel's page tables.
+    unsafe { bindings::xip_direct_map_gbpage(start) }
 }
 
 /// The zone and node of the online block at `start`, or `None` if it is not one block of
@@ -195,7 +206,8 @@ pub fn online_blocks() -> Result<KVec<Block>> {
         let mut b = start.div_ceil(size) * size;
         while b.checked_add(size).map_or(false, |e| e - 1 <= end) {
             if let Some((zone, nid)) = probe_block(b) {
-                blocks.push(Block { start: b, nid, zone }, GFP_KERNEL)?;
+                let in_gbpage = in_gbpage(b);
+                blocks.push(Block { start: b, nid, zone, in_gbpage }, GFP_KERNEL)?;
             }
             b += size;
         }
@@ -233,8 +245,13 @@ impl Unplugged {
     /// use-after-free in `remove_pagetable`, then `BUG` in `__free_pages`). Movable memory holds
     /// no kernel allocations by construction.
     ///
+    /// Blocks the kernel's direct mapping maps with 1 GiB pages (boot memory on most x86-64
+    /// machines, unless booted with `nogbpages`) are not taken either: x86-64's hot-remove
+    /// cannot split such a page, and removing one block of it crashes the kernel.
+    ///
     /// Fails, leaving the block as it was, with `EINVAL` if `start` is not the start of a block
-    /// of online, kernel-managed RAM of `ZONE_MOVABLE`, `EBUSY` if it holds pages that cannot
+    /// of online, kernel-managed RAM of `ZONE_MOVABLE`, `EOPNOTSUPP` if the direct mapping maps
+    /// it with a 1 GiB page, `EBUSY` if it holds pages that cannot
     /// be migrated, `EINTR` if the calling task got a signal meanwhile, or another error from
     /// `offline_and_remove_memory()`.
     pub fn take(start: u64) -> Result<Self> {
@@ -245,6 +262,9 @@ impl Unplugged {
         let (zone, nid) = probe_block(start).ok_or(EINVAL)?;
         if zone != Zone::Movable {
             return Err(EINVAL);
+        }
+        if in_gbpage(start) {
+            return Err(EOPNOTSUPP);
         }
         let mut managed = true;
         let mut covered = 0u64;
@@ -369,6 +389,8 @@ pub struct Shortfall {
     pub candidates: usize,
     /// Of which in `ZONE_MOVABLE`.
     pub movable: usize,
+    /// Of the movable ones, how many the direct mapping maps with 1 GiB pages (never taken).
+    pub in_gbpages: usize,
     /// Blocks that were taken before giving up.
     pub taken: usize,
     /// The error of the last block that could not be taken, or `ENOSPC` if there were not
@@ -398,20 +420,22 @@ pub fn take_blocks(nr_blocks: usize) -> Result<KVec<Unplugged>, Shortfall> {
         wanted: nr_blocks,
         candidates: 0,
         movable: 0,
+        in_gbpages: 0,
         taken: 0,
         error: ENOSPC,
     };
     let mut blocks = online_blocks().map_err(|e| Shortfall { error: e, ..short })?;
     short.candidates = blocks.len();
     short.movable = blocks.iter().filter(|b| b.zone == Zone::Movable).count();
-    if short.movable < nr_blocks {
+    short.in_gbpages = blocks.iter().filter(|b| b.zone == Zone::Movable && b.in_gbpage).count();
+    if short.movable - short.in_gbpages < nr_blocks {
         // Not enough candidates: nothing is tried (no block offlined for nothing).
         return Err(short);
     }
     // Highest first.
     blocks.sort_unstable_by(|a, b| b.start.cmp(&a.start));
     let mut ranges: KVec<Unplugged> = KVec::new();
-    for b in blocks.iter().filter(|b| b.zone == Zone::Movable) {
+    for b in blocks.iter().filter(|b| b.zone == Zone::Movable && !b.in_gbpage) {
         if short.taken == nr_blocks {
             break;
         }

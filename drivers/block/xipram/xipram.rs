@@ -422,6 +422,17 @@ impl DevMapError {
             DevMapError::Blocks(s) if s.error == EINTR => {
                 pr_err!("{}: interrupted while taking memory blocks; all given back\n", prefix)
             }
+            DevMapError::Blocks(s) if s.in_gbpages > 0 => pr_err!(
+                "{}: needs {} memory blocks of {} MiB, could take {} ({} online, {} movable, of which {} in 1 GiB kernel mappings, which memory hot-remove cannot split; last error {}); all given back (boot with nogbpages, and movablecore=, to have blocks that can be taken)\n",
+                prefix,
+                s.wanted,
+                mem_hotplug::block_size() / MIB,
+                s.taken,
+                s.candidates,
+                s.movable,
+                s.in_gbpages,
+                s.error.to_errno()
+            ),
             DevMapError::Blocks(s) => pr_err!(
                 "{}: needs {} memory blocks of {} MiB, could take {} ({} online, {} movable, and only movable ones are taken; last error {}); all given back (boot with movablecore= to have blocks that can be taken)\n",
                 prefix,
