@@ -4,7 +4,9 @@
 //!
 //! The walk ([`walk`]) is generic over where blocks are read from ([`BlockSource`]): the DAX
 //! device when mounted, an in-memory image in the KUnit suite (`ondisk_tests.rs`), which thus
-//! tests the code the filesystem runs. Every block the walk goes through is claimed in the
+//! tests the code the filesystem runs. It reads only the entries it needs, in place: one entry
+//! of each indirect block on the path, and the leaf entries of the run in small pieces on the
+//! stack (no buffer to allocate, no block to copy: a page fault walks the map once). Every block the walk goes through is claimed in the
 //! filesystem's [`ClaimMap`]: a block map that shares a block with another file, with another
 //! block of the same file or with metadata fails with [`WalkError::Claimed`] before `fs/dax.c`
 //! ever sees the block.
@@ -24,14 +26,67 @@ pub(crate) const MAX_RUN: u32 = 1024;
 
 /// Where the block-map walk reads indirect blocks from.
 pub(crate) trait BlockSource {
-    /// Copies device block `blk` into `buf` ([`ondisk::BLOCK_SIZE`] bytes).
-    fn read_block(&self, blk: u32, buf: &mut [u8]) -> Result;
+    /// Copies `buf.len()` bytes from byte `off` of device block `blk` into `buf` (the walk
+    /// keeps `off + buf.len()` within [`ondisk::BLOCK_SIZE`]).
+    fn read_at(&self, blk: u32, off: u32, buf: &mut [u8]) -> Result;
 }
 
 impl BlockSource for fs::Dax {
-    fn read_block(&self, blk: u32, buf: &mut [u8]) -> Result {
-        self.read(u64::from(blk) * BS, buf)
+    fn read_at(&self, blk: u32, off: u32, buf: &mut [u8]) -> Result {
+        self.read(u64::from(blk) * BS + u64::from(off), buf)
     }
+}
+
+/// Leaf entries read at a time by [`leaf_run`] (on the stack).
+const LEAF_CHUNK: u32 = 32;
+
+/// Entry `i` of indirect block `blk`.
+fn entry_at<S: BlockSource + ?Sized>(src: &S, blk: u32, i: u32) -> Result<u32, WalkError> {
+    let mut raw = [0u8; 4];
+    if i >= ondisk::ADDR_PER_BLOCK {
+        return Err(ondisk::Corrupt::new("indirect block index out of range").into());
+    }
+    src.read_at(blk, i * 4, &mut raw).map_err(WalkError::Io)?;
+    Ok(ondisk::indirect_entry(&raw, 0)?)
+}
+
+/// [`ondisk::contiguous_run`] over the leaf table `blk` from entry `i`, reading the entries
+/// in pieces of [`LEAF_CHUNK`]: `(entry i, n)`.
+fn leaf_run<S: BlockSource + ?Sized>(
+    src: &S,
+    blk: u32,
+    i: u32,
+    max: u32,
+) -> Result<(u32, u32), WalkError> {
+    if i >= ondisk::ADDR_PER_BLOCK {
+        return Err(ondisk::Corrupt::new("indirect block index out of range").into());
+    }
+    let end = (ondisk::ADDR_PER_BLOCK - i).min(max.max(1));
+    let mut raw = [0u8; LEAF_CHUNK as usize * 4];
+    let mut first = 0;
+    let mut n = 0;
+    while n < end {
+        let k = (end - n).min(LEAF_CHUNK);
+        let piece = &mut raw[..k as usize * 4];
+        src.read_at(blk, (i + n) * 4, piece).map_err(WalkError::Io)?;
+        let head = ondisk::indirect_entry(piece, 0)?;
+        if n == 0 {
+            first = head;
+        } else {
+            // The piece goes on with the run only if its first entry does: the next hole, or
+            // the next block (a run never wraps around block 0).
+            let want = if first == 0 { Some(0) } else { first.checked_add(n) };
+            if want != Some(head) {
+                break;
+            }
+        }
+        let m = ondisk::contiguous_run(piece, 0, k)?;
+        n += m;
+        if m < k {
+            break;
+        }
+    }
+    Ok((first, n.max(1)))
 }
 
 /// Why a block-map walk failed.
@@ -56,9 +111,9 @@ impl From<ondisk::Corrupt> for WalkError {
 /// mapped blocks, `(None, n)` for a hole of `n` blocks. `n` is between 1 and `max` (and at most
 /// [`MAX_RUN`]).
 ///
-/// Indirect blocks are read from `src` into `buf` (one block) and claimed for `ino`, and so are
-/// the `n` data blocks returned; a run stops before the first data block that is not
-/// `ino`'s to have, so that only the first block of a run can be refused.
+/// The indirect blocks on the way are read from `src` (the entries needed only) and claimed
+/// for `ino`, and so are the `n` data blocks returned; a run stops before the first data
+/// block that is not `ino`'s to have, so that only the first block of a run can be refused.
 pub(crate) fn walk<S: BlockSource + ?Sized>(
     src: &S,
     sb: &ondisk::Superblock,
@@ -67,7 +122,6 @@ pub(crate) fn walk<S: BlockSource + ?Sized>(
     raw: &ondisk::Inode,
     lblk: u64,
     max: u32,
-    buf: &mut [u8],
 ) -> Result<(Option<u32>, u32), WalkError> {
     let max = max.clamp(1, MAX_RUN);
     let path = ondisk::BlockPath::new(lblk)?;
@@ -93,14 +147,11 @@ pub(crate) fn walk<S: BlockSource + ?Sized>(
                     claims
                         .claim(b, Owner::Indirect { ino, id })
                         .map_err(WalkError::Claimed)?;
-                    src.read_block(b, buf).map_err(WalkError::Io)?;
-                    let table: &[u8] = buf;
                     let i = idx[level];
                     if level == idx.len() - 1 {
-                        let n = ondisk::contiguous_run(table, i, max)?;
-                        break (ondisk::indirect_entry(table, i)?, n);
+                        break leaf_run(src, b, i, max)?;
                     }
-                    blk = ondisk::indirect_entry(table, i)?;
+                    blk = entry_at(src, b, i)?;
                     level += 1;
                 }
             }
@@ -168,22 +219,8 @@ pub(crate) fn lookup_run(
     lblk: u64,
     max: u32,
 ) -> Result<(Option<u32>, u32)> {
-    let mut buf = BlockBuf::new()?;
-    lookup_run_in(sb, ino, raw, lblk, max, &mut buf)
-}
-
-/// [`lookup_run`] with the caller's buffer (for callers that allocate before they change).
-pub(crate) fn lookup_run_in(
-    sb: &SuperBlock,
-    ino: u32,
-    raw: &ondisk::Inode,
-    lblk: u64,
-    max: u32,
-    buf: &mut BlockBuf,
-) -> Result<(Option<u32>, u32)> {
     let d = sb.data();
-    walk(sb.dax(), &d.sb, &d.claims, ino, raw, lblk, max, &mut buf.0)
-        .map_err(|e| report(sb, ino, e))
+    walk(sb.dax(), &d.sb, &d.claims, ino, raw, lblk, max).map_err(|e| report(sb, ino, e))
 }
 
 /// The device block of the first block of a file that must have one (slow symlinks).
@@ -240,9 +277,8 @@ pub(crate) fn map(inode: &INode, pos: u64, len: u64, flags: fs::IomapFlags) -> R
     // damaged block map further on is left to be reported when it is reached.
     if n < want {
         let d = sb.data();
-        let mut buf = BlockBuf::new()?;
         while n < want {
-            match walk(sb.dax(), &d.sb, &d.claims, ino, &raw, lblk + u64::from(n), want - n, &mut buf.0) {
+            match walk(sb.dax(), &d.sb, &d.claims, ino, &raw, lblk + u64::from(n), want - n) {
                 Ok((b, m)) if b.is_none() == first.is_none() && b.map_or(true, |b| Some(b) == first.map(|f| f + n)) => n += m,
                 _ => break,
             }
@@ -289,8 +325,7 @@ pub(crate) fn map_for_write(inode: &INode, lblk: u64, want: u32, nowait: bool) -
         return Err(EFBIG);
     }
     let mut st = inode.data().lock();
-    let mut buf = BlockBuf::new()?;
-    let (first, n) = walk(sb.dax(), &d.sb, &d.claims, ino, &st.raw, lblk, want, &mut buf.0)
+    let (first, n) = walk(sb.dax(), &d.sb, &d.claims, ino, &st.raw, lblk, want)
         .map_err(|e| report(sb, ino, e))?;
     if let Some(b) = first {
         return Ok((b, n, false));
@@ -320,9 +355,10 @@ fn align_head(inode: &INode) -> Result {
         if st.raw.mode & ondisk::S_IFMT != 0o100000 {
             return Ok(());
         }
+        // For copying the blocks, allocated before anything changes.
         let mut buf = BlockBuf::new()?;
-        let mut look = |lblk: u64, max: u32| {
-            walk(sb.dax(), &d.sb, &d.claims, ino, &st.raw, lblk, max, &mut buf.0)
+        let look = |lblk: u64, max: u32| {
+            walk(sb.dax(), &d.sb, &d.claims, ino, &st.raw, lblk, max)
                 .map_err(|e| report(sb, ino, e))
         };
         // Where each of the first 2 MiB is now: all mapped, and not already one aligned run.

@@ -166,7 +166,7 @@ fn change_block_in<R>(
     let sb = dir.super_block();
     let ino = dir.ino();
     let raw = dir.data().snapshot();
-    let (blk, _) = blockmap::lookup_run_in(sb, ino as u32, &raw, b, 1, buf)?;
+    let (blk, _) = blockmap::lookup_run(sb, ino as u32, &raw, b, 1)?;
     let blk = blk.ok_or_else(|| corrupt(sb, ino, ondisk::Corrupt::new("hole in a directory")))?;
     buf.read(sb.dax(), blk)?;
     let r = f(&sb.data().sb, &mut buf.0).map_err(|c| corrupt(sb, ino, c))?;

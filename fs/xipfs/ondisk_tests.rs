@@ -1239,18 +1239,20 @@ fn contiguous_runs(t: &mut Test) {
 struct Mem<F: Fn(u32, &mut [u8]) -> Result>(F);
 
 impl<F: Fn(u32, &mut [u8]) -> Result> BlockSource for Mem<F> {
-    fn read_block(&self, blk: u32, buf: &mut [u8]) -> Result {
-        (self.0)(blk, buf)
+    fn read_at(&self, blk: u32, off: u32, buf: &mut [u8]) -> Result {
+        let mut block = KVec::from_elem(0u8, BLOCK_SIZE, GFP_KERNEL)?;
+        (self.0)(blk, &mut block)?;
+        let off = off as usize;
+        buf.copy_from_slice(block.get(off..off + buf.len()).ok_or(EIO)?);
+        Ok(())
     }
 }
 
-/// A claim map of `blocks` blocks and a block buffer for [`walk`] (on the heap: the kernel
-/// stack is small).
-fn walk_env(t: &mut Test, blocks: u32) -> Option<(ClaimMap, KVec<u8>)> {
+/// A claim map of `blocks` blocks for [`walk`].
+fn walk_env(t: &mut Test, blocks: u32) -> Option<ClaimMap> {
     let claims = ClaimMap::new(blocks);
-    let buf = KVec::from_elem(0u8, BLOCK_SIZE, GFP_KERNEL);
-    kunit_expect!(t, claims.is_ok() && buf.is_ok());
-    Some((claims.ok()?, buf.ok()?))
+    kunit_expect!(t, claims.is_ok());
+    claims.ok()
 }
 
 /// Expects `d` to read `want`, for checking what log lines say.
@@ -1448,7 +1450,7 @@ fn group_claims(t: &mut Test) {
         )))
     );
 
-    let Some((claims, _)) = walk_env(t, sb.blocks_count) else { return };
+    let Some(claims) = walk_env(t, sb.blocks_count) else { return };
     let gd = |bb, ib, it| GroupDesc {
         block_bitmap: bb,
         inode_bitmap: ib,
@@ -1488,7 +1490,7 @@ fn group_claims(t: &mut Test) {
     kunit_expect_eq!(t, claim_group_metadata(&sb, &claims, 0, &gd(2, 3, 4)), Ok(()));
     // Metadata on other metadata: the block bitmap on the descriptor table, an inode table
     // over an inode bitmap, two groups' inode tables overlapping.
-    let Some((claims, _)) = walk_env(t, sb.blocks_count) else { return };
+    let Some(claims) = walk_env(t, sb.blocks_count) else { return };
     kunit_expect_eq!(
         t,
         claim_group_metadata(&sb, &claims, 0, &gd(1, 3, 4)),
@@ -1498,7 +1500,7 @@ fn group_claims(t: &mut Test) {
             owner: meta(Meta::Descriptors)
         }))
     );
-    let Some((claims, _)) = walk_env(t, sb.blocks_count) else { return };
+    let Some(claims) = walk_env(t, sb.blocks_count) else { return };
     kunit_expect_eq!(
         t,
         claim_group_metadata(&sb, &claims, 0, &gd(2, 3, 3)),
@@ -1509,7 +1511,7 @@ fn group_claims(t: &mut Test) {
         }))
     );
     // An inode table over the descriptor table; a bitmap on the superblock copy of group 1.
-    let Some((claims, _)) = walk_env(t, sb.blocks_count) else { return };
+    let Some(claims) = walk_env(t, sb.blocks_count) else { return };
     kunit_expect_eq!(
         t,
         claim_group_metadata(&sb, &claims, 0, &gd(2, 3, 1)),
@@ -1543,10 +1545,62 @@ fn group_claims(t: &mut Test) {
 /// Cross-linked block maps, as crafted images have them: a block twice in one file, in two
 /// files, file data on metadata, on another file's indirect block (in both orders), on a
 /// directory block. The walk refuses each second owner, naming the first.
+/// The walk reads a leaf table in pieces: runs and holes that cross a piece's end go on into
+/// the next piece, and end where the table says, also at a piece's end.
+fn walk_leaf_pieces(t: &mut Test) {
+    use inode_off::*;
+    let Some(sb) = test_sb(t, false) else { return };
+    // Indirect block 300 (file blocks 12 to 1035): entries 0..40 are blocks 1000..1040 (a
+    // run over the first piece's end), 40..70 holes, 100..132 blocks 1100..1132 then 132 a
+    // hole (a run ending with a piece), 200..264 blocks 1200..1264 with 232 out of line
+    // (1500: the next piece does not go on), and 1000..1024 blocks 1700..1724 (the table's
+    // end).
+    let image = Mem(|blk: u32, buf: &mut [u8]| {
+        buf.fill(0);
+        if blk != 300 {
+            return Err(EIO);
+        }
+        for i in 0..40 {
+            put32(buf, i * 4, 1000 + i as u32);
+        }
+        for i in 100..132 {
+            put32(buf, i * 4, 1000 + i as u32);
+        }
+        for i in 200..264 {
+            put32(buf, i * 4, 1000 + i as u32);
+        }
+        put32(buf, 232 * 4, 1500);
+        for i in 1000..1024 {
+            put32(buf, i * 4, 700 + i as u32);
+        }
+        Ok(())
+    });
+    let Ok(file) = inode_with(&sb, 0o100644, 1100 * BLOCK_SIZE as u64, |b| {
+        put32(b, I_BLOCK + 12 * 4, 300)
+    }) else {
+        kunit_expect!(t, false, "test inode refused");
+        return;
+    };
+    let Some(claims) = walk_env(t, sb.blocks_count) else { return };
+    let at = |lblk: u64, max: u32| walk(&image, &sb, &claims, 12, &file, 12 + lblk, max);
+    kunit_expect_eq!(t, at(0, 1000), Ok((Some(1000), 40)));
+    kunit_expect_eq!(t, at(5, 1000), Ok((Some(1005), 35)));
+    kunit_expect_eq!(t, at(5, 30), Ok((Some(1005), 30)));
+    kunit_expect_eq!(t, at(40, 1000), Ok((None, 60)));
+    kunit_expect_eq!(t, at(100, 1000), Ok((Some(1100), 32)));
+    kunit_expect_eq!(t, at(132, 1000), Ok((None, 68)));
+    kunit_expect_eq!(t, at(200, 1000), Ok((Some(1200), 32)));
+    kunit_expect_eq!(t, at(232, 1000), Ok((Some(1500), 1)));
+    kunit_expect_eq!(t, at(233, 1000), Ok((Some(1233), 31)));
+    kunit_expect_eq!(t, at(1000, 1000), Ok((Some(1700), 24)));
+    kunit_expect_eq!(t, at(1023, 1000), Ok((Some(1723), 1)));
+    kunit_expect_eq!(t, at(1020, 1), Ok((Some(1720), 1)));
+}
+
 fn walk_cross_links(t: &mut Test) {
     use inode_off::*;
     let Some(sb) = test_sb(t, false) else { return };
-    let Some((claims, mut buf)) = walk_env(t, sb.blocks_count) else { return };
+    let Some(claims) = walk_env(t, sb.blocks_count) else { return };
     // Indirect blocks: 400 holds 401 in entry 0; 700 cannot be read; others are zeroes.
     let image = Mem(|blk: u32, buf: &mut [u8]| {
         buf.fill(0);
@@ -1575,8 +1629,8 @@ fn walk_cross_links(t: &mut Test) {
             }
         })
     };
-    let mut walk_of = |ino: u32, inode: &Result<Inode, Corrupt>, lblk: u64, max: u32| match inode {
-        Ok(i) => walk(&image, &sb, &claims, ino, i, lblk, max, &mut buf),
+    let walk_of = |ino: u32, inode: &Result<Inode, Corrupt>, lblk: u64, max: u32| match inode {
+        Ok(i) => walk(&image, &sb, &claims, ino, i, lblk, max),
         Err(c) => Err(WalkError::Corrupt(*c)),
     };
     let data = |ino, lblk| Owner::Data { ino, lblk };
@@ -2029,9 +2083,9 @@ fn real_inodes(t: &mut Test) {
         fill(buf, segs);
         Ok(())
     });
-    let Some((claims, mut buf)) = walk_env(t, sb.blocks_count) else { return };
+    let Some(claims) = walk_env(t, sb.blocks_count) else { return };
     let lblk: u64 = 5 << (30 - BLOCK_SHIFT);
-    let mut walk_at = |lblk: u64, max: u32| walk(&image, &sb, &claims, 12, &big, lblk, max, &mut buf);
+    let walk_at = |lblk: u64, max: u32| walk(&image, &sb, &claims, 12, &big, lblk, max);
     kunit_expect_eq!(t, walk_at(lblk, 100), Ok((Some(141), 1)));
     // Again: the same answer (the claims are the file's already).
     kunit_expect_eq!(t, walk_at(lblk, 1), Ok((Some(141), 1)));
@@ -3189,6 +3243,7 @@ kernel::kunit_test_suite!(
         claim_map,
         group_claims,
         walk_cross_links,
+        walk_leaf_pieces,
         dir_valid,
         dir_corrupt,
         real_metadata,

@@ -40,6 +40,10 @@ use macros::vtable;
 /// Bytes in a page.
 const PAGE: u64 = bindings::PAGE_SIZE as u64;
 
+/// Pages a read fault maps at once, the one faulting and those around it in the same
+/// naturally aligned window: 16, the 64 KiB of the kernel's default `fault_around_bytes`.
+const FAULT_AROUND_PAGES: u32 = 16;
+
 /// The operations of a filesystem's regular files.
 ///
 /// Their data is accessed through `fs/dax.c`: the abstraction provides `read_iter`, `mmap`,
@@ -350,6 +354,15 @@ impl<T: FileSystem> Tables<T> {
                 core::ptr::null_mut(),
                 &Self::IOMAP_OPS,
             );
+            // A read fault handled with one page: map the pages around it too, from the
+            // same extents (fault-around, which the page cache does with `map_pages`; a
+            // DAX file has no page cache, so `fs/dax.c` does it, entries and all).
+            let failed =
+                bindings::VM_FAULT_ERROR | bindings::vm_fault_reason_VM_FAULT_RETRY as bindings::vm_fault_t;
+            let handled = ret & failed == 0;
+            if order == 0 && handled && (*vmf).flags & bindings::fault_flag_FAULT_FLAG_WRITE == 0 {
+                bindings::dax_iomap_fault_around(vmf, FAULT_AROUND_PAGES, &Self::IOMAP_OPS);
+            }
             bindings::filemap_invalidate_unlock_shared((*inode).i_mapping);
             if write {
                 bindings::sb_end_pagefault((*inode).i_sb);
