@@ -14,8 +14,17 @@ XIP_TOOLS=$XIPDAX_BUILD/tools          # bindgen lives here
 XIP_PRISTINE=$XIPDAX_BUILD/pristine    # the unpacked tarball, never modified
 XIP_SRC=$XIPDAX_BUILD/src              # pristine (hard links) + our overlay
 XIP_STAGE=$XIPDAX_BUILD/stage          # what the overlay should look like
-XIP_OBJ=$XIPDAX_BUILD/obj              # O= output of the kernel build
-XIP_ROOT=$XIPDAX_BUILD/guest           # initramfs staging and archives
+# XIP_VARIANT=bench: the benchmark kernel (make bench), the test configuration with
+# scripts/xipdax-bench.config on top (no sanitizers, lockdep, debug checks or KUnit),
+# built into and booted from directories of its own, from the same source tree.
+XIP_VARIANT=${XIP_VARIANT:-}
+case "$XIP_VARIANT" in
+"" | bench) ;;
+*) echo "error: XIP_VARIANT=$XIP_VARIANT: empty (the test kernel) or bench" >&2; exit 1 ;;
+esac
+XIP_SFX=${XIP_VARIANT:+-$XIP_VARIANT}
+XIP_OBJ=$XIPDAX_BUILD/obj$XIP_SFX      # O= output of the kernel build
+XIP_ROOT=$XIPDAX_BUILD/guest$XIP_SFX   # initramfs staging and archives
 
 LINUX_TARBALL=/usr/src/linux-source-6.12.tar.xz
 BINDGEN=$XIP_TOOLS/bin/bindgen

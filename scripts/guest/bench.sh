@@ -1,136 +1,220 @@
 # SPDX-License-Identifier: GPL-2.0
-# Benchmarks, in one guest boot: sequential throughput of xipram against brd, reading
-# files from xipfs against ext2 on brd and tmpfs, writing files to xipfs against ext2
-# -o dax on emulated pmem and tmpfs.
-# Under TCG the absolute figures mean little; the ratios do.
-set -e
+# The benchmark suite, in one boot of the benchmark kernel (make bench, scripts/bench): every
+# workload on every backend, timed by xipbench (tests/progs/xipbench.rs), one JSON line per
+# workload and backend on the console, each prefixed "XIPBENCH " for the host to collect.
+#
+# Backends, each a filesystem of BENCH_MIB MiB made the same way (mke2fs -t ext2 -b 4096):
+#   xipfs-pages    xipfs on xipram, memory_model=pages (page allocator memory)
+#   xipfs-devmap   xipfs on xipram, memory_model=devmap (ZONE_DEVICE, 2 MiB faults)
+#   xipfs-pmem     xipfs on the second emulated pmem region (the filesystem alone: same
+#                  device as the reference)
+#   ext2-dax-pmem  ext2 -o dax on the first emulated pmem region: the reference
+#   ext2-brd       ext2 on brd (the page cache over a RAM disk: every page twice)
+#   tmpfs          tmpfs (the page cache is the only copy)
+# Workloads (cases): memcpy (once: the bandwidth limit), seq-read/seq-write (1 MiB
+# requests over a BENCH_FILE_MIB file) and their O_DIRECT forms, rand-read/rand-write (4 KiB)
+# and their O_DIRECT forms, first-touch faults over a BENCH_FAULT_MIB file (shared read,
+# shared write, private write; 4 KiB and 2 MiB-aligned with MADV_HUGEPAGE), exec of a
+# static and a dynamic binary, create+stat+unlink of BENCH_FILES files, a walk of the
+# root tree, tar x of it, and the memory a root filesystem costs (below).
+#
+# Memory, as a user sees it: from before the device exists to after the root image
+# (/data/bench/root.img, made by scripts/bench) was loaded onto it (dd oflag=direct; tmpfs:
+# tar x), mounted, all of its programs run (chroot) and all of its files read, with no
+# drop_caches anywhere: the fall of MemFree plus the fall of MemTotal (devmap takes memory
+# blocks out of the system), plus, for pmem, the part of the region the filesystem uses
+# (reserved at boot with memmap=, so never in MemTotal).  Divided by the image's size.
+set -u
+export PATH=/data/bin:$PATH
+. /data/bench.conf
 MIB=${BENCH_MIB:-256}
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
+FILE_MIB=${BENCH_FILE_MIB:-128}
+FAULT_MIB=${BENCH_FAULT_MIB:-64}
+FILES=${BENCH_FILES:-10000}
+BACKENDS=${BENCH_BACKENDS:-"xipfs-pages xipfs-devmap xipfs-pmem ext2-dax-pmem ext2-brd tmpfs"}
+CASES=${BENCH_CASES:-all}
+ROOT_IMG=/data/bench/root.img
+ROOT_TAR=/data/bench/root.tar
+M=/mnt/b
+MKFS="mke2fs -q -F -t ext2 -b 4096"
 
-now() { cut -d' ' -f1 /proc/uptime; }
-# mibps CMD...: run CMD, print MiB/s for $MIB MiB (uptime has 10 ms steps).
-mibps() {
-	t0=$(now)
-	"$@" >/dev/null 2>&1
-	t1=$(now)
-	awk -v m="$MIB" -v a="$t0" -v b="$t1" 'BEGIN { d = b - a; if (d < 0.01) d = 0.01; printf "%d", m / d }'
+log() { echo "bench: $*"; }
+# emit CASE BACKEND LINE: one result line, with its case name, for the host.
+emit() {
+	printf 'XIPBENCH {"case":"%s",%s\n' "$1" "${3#\{}"
 }
-median() { tr ' ' '\n' | sort -n | sed -n "$((($RUNS + 1) / 2))p"; }
+# err CASE BACKEND MESSAGE: a workload that could not run on a backend.
+err() {
+	printf 'XIPBENCH {"case":"%s","backend":"%s","error":"%s"}\n' "$1" "$2" "$3"
+}
+want() { [ "$CASES" = all ] || case " $CASES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+# bench CASE BACKEND XIPBENCH-ARGS...: run one workload, emit its line or an error.
+bench() {
+	_c=$1 _b=$2 _s=$3
+	shift 3
+	want "$_c" || return 0
+	# --backend right after the subcommand: exec and cmd end with the program's arguments.
+	if _l=$(xipbench $_s --backend "$_b" "$@" 2>/tmp/bench.err); then
+		emit "$_c" "$_b" "$_l"
+	else
+		err "$_c" "$_b" "$(tail -n 1 /tmp/bench.err | tr -d '"\\')"
+		log "$_c on $_b failed: $(tail -n 3 /tmp/bench.err)"
+	fi
+}
 
-modprobe xipram size_mib=$MIB
-modprobe brd rd_nr=1 rd_size=$((MIB * 1024))
-# The data written: a 1 MiB random block repeated (random data from the
-# emulated CPU is slow to make).
-head -c $((1 << 20)) /dev/urandom >/tmp/block
-for _ in $(seq $MIB); do cat /tmp/block; done >/tmp/data
+mem() { awk -v k="$1:" '$1 == k { print $2 * 1024 }' /proc/meminfo; }
 
-echo "sequential throughput, $MIB MiB, 1 MiB blocks, median of $RUNS runs (MiB/s)"
-printf '%-22s %10s %10s %8s\n' test xipram0 ram0 ratio
-for mode in "write direct" "read direct" "write buffered" "read buffered"; do
-	set -- $mode
-	for dev in xipram0 ram0; do
-		res=""
-		for _ in $(seq $RUNS); do
-			echo 3 >/proc/sys/vm/drop_caches
-			case $mode in
-			"write direct") r=$(mibps dd if=/tmp/data of=/dev/$dev bs=1M count=$MIB oflag=direct) ;;
-			"read direct") r=$(mibps dd if=/dev/$dev of=/dev/null bs=1M count=$MIB iflag=direct) ;;
-			"write buffered") r=$(mibps sh -c "dd if=/tmp/data of=/dev/$dev bs=1M count=$MIB && sync") ;;
-			"read buffered") r=$(mibps dd if=/dev/$dev of=/dev/null bs=1M count=$MIB) ;;
-			esac
-			res="$res $r"
-		done
-		eval "r_$dev=$(echo $res | median)"
-	done
-	ratio=$(awk -v a="$r_xipram0" -v b="$r_ram0" 'BEGIN { printf "%.2f", a / b }')
-	printf '%-22s %10s %10s %8s\n' "$mode" "$r_xipram0" "$r_ram0" "$ratio"
-done
-cmp /dev/xipram0 /dev/ram0 && echo "both devices hold the same data"
-
-# Files: reading a file from xipfs (DAX, no page cache) against ext2 on brd
-# (cold page cache, then warm) and tmpfs (the page cache is the only copy).
-cached() { awk '$1 == "Cached:" { print $2 }' /proc/meminfo; }
-FMIB=$((MIB / 2))
-mke2fs -q -t ext2 -b 4096 /dev/ram0
-mkdir -p /mnt/ext2 /mnt/xip /mnt/tmp
-mount -t ext2 /dev/ram0 /mnt/ext2
-head -c $((FMIB << 20)) /tmp/data >/mnt/ext2/file
-umount /mnt/ext2
-dd if=/dev/ram0 of=/dev/xipram0 bs=1M 2>/dev/null
-mount -t ext2 -o ro /dev/ram0 /mnt/ext2
-mount -t xipfs -o ro /dev/xipram0 /mnt/xip
-mount -t tmpfs tmpfs /mnt/tmp
-cp /mnt/ext2/file /mnt/tmp/file
-rm -f /tmp/data
-echo
-echo "reading a $FMIB MiB file, median of $RUNS runs (MiB/s), and the page cache it adds (KiB)"
-printf '%-22s %10s %12s\n' filesystem MiB/s "page cache"
-for fs in xip ext2 tmp; do
-	res=""
-	for _ in $(seq $RUNS); do
-		[ $fs = tmp ] || echo 3 >/proc/sys/vm/drop_caches
-		c0=$(cached)
-		r=$(MIB=$FMIB; mibps cat /mnt/$fs/file)
-		grow=$(($(cached) - c0))
-		res="$res $r"
-	done
-	eval "f_$fs=$(echo $res | median)"
-	eval "g_$fs=$grow"
-done
-printf '%-22s %10s %12s\n' "xipfs on xipram" "$f_xip" "$g_xip"
-printf '%-22s %10s %12s\n' "ext2 on brd (cold)" "$f_ext2" "$g_ext2"
-printf '%-22s %10s %12s\n' "tmpfs" "$f_tmp" "-"
-awk -v a="$f_xip" -v b="$f_ext2" -v c="$f_tmp" 'BEGIN { printf "ratios: xipfs/ext2-on-brd %.2f, xipfs/tmpfs %.2f\n", a / b, a / c }'
-umount /mnt/ext2 /mnt/xip /mnt/tmp
-
-# Writing files: xipfs (read-write) against the kernel's own DAX filesystem, ext2 -o dax
-# on emulated pmem (the boot reserves it with memmap=, as make bench passes), and tmpfs.
-# Each run writes a new $FMIB MiB file with 1 MiB writes and fsyncs it (dd conv=fsync).
-mount -t tmpfs tmpfs /mnt/tmp
-head -c $((1 << 20)) /dev/urandom >/tmp/block
-for _ in $(seq $FMIB); do cat /tmp/block; done >/tmp/wdata
+# The pmem regions appear asynchronously after boot.
 i=0
-while [ ! -b /dev/pmem0 ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
-mke2fs -q -t ext2 -b 4096 /dev/xipram0
-mount -t xipfs /dev/xipram0 /mnt/xip
-have_pmem=0
-if [ -b /dev/pmem0 ]; then
-	mke2fs -q -t ext2 -b 4096 /dev/pmem0
-	mount -t ext2 -o dax /dev/pmem0 /mnt/ext2 && have_pmem=1
-fi
-echo
-echo "writing a new $FMIB MiB file (1 MiB writes, fsync), median of $RUNS runs (MiB/s), and the page cache it adds (KiB)"
-printf '%-22s %10s %12s
-' filesystem MiB/s "page cache"
-for fs in xip ext2 tmp; do
-	[ $fs != ext2 ] || [ $have_pmem = 1 ] || continue
-	res=""
-	for n in $(seq $RUNS); do
-		rm -f /mnt/$fs/w*
-		sync
-		c0=$(cached)
-		r=$(MIB=$FMIB; mibps dd if=/tmp/wdata of=/mnt/$fs/w$n bs=1M conv=fsync)
-		grow=$(($(cached) - c0))
-		res="$res $r"
+while { [ ! -b /dev/pmem0 ] || [ ! -b /dev/pmem1 ]; } && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+[ -b /dev/pmem1 ] || log "no /dev/pmem0 and /dev/pmem1: boot with two memmap= regions (scripts/bench)"
+mkdir -p $M
+
+# setup BACKEND SIZE_MIB: make the backend's device ($dev; none for tmpfs) of SIZE_MIB.
+setup() {
+	dev=
+	case $1 in
+	xipfs-pages | xipfs-devmap)
+		modprobe xipram nr_devices=1 size_mib=$2 memory_model=${1#xipfs-} || return 1
+		dev=/dev/xipram0 ;;
+	xipfs-pmem) dev=/dev/pmem1 ;;
+	ext2-dax-pmem) dev=/dev/pmem0 ;;
+	ext2-brd)
+		modprobe brd rd_nr=1 rd_size=$(($2 * 1024)) || return 1
+		dev=/dev/ram0 ;;
+	tmpfs) ;;
+	esac
+	[ -z "$dev" ] || [ -b "$dev" ] || { log "$1: no $dev"; return 1; }
+}
+# fsmount BACKEND: mount the backend's filesystem (made or loaded on $dev) on $M.
+fsmount() {
+	case $1 in
+	xipfs-*) modprobe xipfs && mount -t xipfs $dev $M ;;
+	ext2-dax-pmem) mount -t ext2 -o dax $dev $M ;;
+	ext2-brd) mount -t ext2 $dev $M ;;
+	tmpfs) mount -t tmpfs -o size=${MIB}m tmpfs $M ;;
+	esac
+}
+# teardown BACKEND: unmount, check the filesystem, give the device back.
+teardown() {
+	umount $M 2>/dev/null
+	if [ -n "$dev" ]; then
+		e2fsck -fn $dev >/tmp/fsck.out 2>&1 || { log "$1: e2fsck -fn $dev found problems:"; head -n 20 /tmp/fsck.out; }
+	fi
+	case $1 in
+	xipfs-pages | xipfs-devmap) rmmod xipfs 2>/dev/null; rmmod xipram ;;
+	xipfs-pmem) rmmod xipfs 2>/dev/null ;;
+	ext2-brd) rmmod brd ;;
+	esac
+	dev=
+}
+
+# --- The limit: memory bandwidth in the guest.
+bench memcpy memory memcpy --runs $RUNS
+
+# --- Throughput, faults, exec, metadata: a fresh filesystem of MIB on each backend.
+for b in $BACKENDS; do
+	log "backend $b: throughput, faults, exec, metadata"
+	setup $b $MIB || { err all $b "the backend could not be set up"; continue; }
+	if [ -n "$dev" ]; then
+		$MKFS $dev ${MIB}M || { err all $b "mke2fs failed"; teardown $b; continue; }
+	fi
+	fsmount $b || { err all $b "mount failed"; teardown $b; continue; }
+	R="--runs $RUNS"
+	bench seq-write $b seq-write $M/seq --size ${FILE_MIB}M $R
+	bench seq-read $b seq-read $M/seq $R
+	bench rand-read $b rand-read $M/seq $R
+	bench rand-write $b rand-write $M/seq $R
+	bench seq-write-direct $b seq-write $M/seqd --size ${FILE_MIB}M --direct $R
+	bench seq-read-direct $b seq-read $M/seqd --direct $R
+	bench rand-read-direct $b rand-read $M/seqd --direct $R
+	bench rand-write-direct $b rand-write $M/seqd --direct $R
+	rm -f $M/seq $M/seqd
+	# Faults: a file written with write(2), so that each filesystem lays it out as it
+	# does; tmpfs gets huge pages for the 2 MiB cases only (huge=always on a remount).
+	dd if=/dev/zero of=$M/fault bs=1M count=$FAULT_MIB conv=fsync 2>/dev/null
+	for mode in shared-read shared-write private-write; do
+		bench fault-$mode $b fault $M/fault --mode $mode $R
 	done
-	cmp /tmp/wdata /mnt/$fs/w$RUNS || echo "error: /mnt/$fs/w$RUNS differs from what was written"
-	eval "w_$fs=$(echo $res | median)"
-	eval "h_$fs=$grow"
+	if [ $b = tmpfs ]; then
+		rm -f $M/fault
+		mount -o remount,huge=always $M
+		dd if=/dev/zero of=$M/fault bs=1M count=$FAULT_MIB 2>/dev/null
+	fi
+	for mode in shared-read shared-write private-write; do
+		bench fault-$mode-2m $b fault $M/fault --mode $mode --huge $R
+	done
+	[ $b != tmpfs ] || mount -o remount,huge=never $M
+	rm -f $M/fault
+	# The root tree on the backend: the binaries exec runs, the tree walk and find read.
+	mkdir $M/root && tar -x -f $ROOT_TAR -C $M/root
+	bench exec-static $b exec --count 200 $R $M/root/bin/busybox true
+	bench exec-dynamic $b exec --count 200 $R $M/root/lib64/ld-linux-x86-64.so.2 \
+		--library-path $M/root/lib/x86_64-linux-gnu:$M/root/usr/lib/x86_64-linux-gnu \
+		$M/root/bin/dash -c true
+	bench walk $b walk $M/root $R
+	rm -rf $M/root
+	mkdir $M/meta
+	bench meta $b meta $M/meta --files $FILES $R
+	rmdir $M/meta
+	bench tar-x $b cmd --name tar-x --setup "rm -rf $M/tx && mkdir $M/tx" $R -- tar -x -f $ROOT_TAR -C $M/tx
+	rm -rf $M/tx
+	teardown $b
 done
-printf '%-22s %10s %12s
-' "xipfs on xipram" "$w_xip" "$h_xip"
-[ $have_pmem = 1 ] && printf '%-22s %10s %12s
-' "ext2 -o dax on pmem" "$w_ext2" "$h_ext2"
-printf '%-22s %10s %12s
-' "tmpfs" "$w_tmp" "-"
-if [ $have_pmem = 1 ]; then
-	awk -v a="$w_xip" -v b="$w_ext2" -v c="$w_tmp" 'BEGIN { printf "ratios: xipfs/ext2-dax-on-pmem %.2f, xipfs/tmpfs %.2f\n", a / b, a / c }'
-	umount /mnt/ext2
-	e2fsck -fn /dev/pmem0 >/dev/null 2>&1 || echo "error: e2fsck -fn /dev/pmem0 found problems"
-else
-	echo "no /dev/pmem0 (boot with memmap=, as make bench does): ext2 -o dax not measured"
-	awk -v a="$w_xip" -v c="$w_tmp" 'BEGIN { printf "ratios: xipfs/tmpfs %.2f\n", a / c }'
-fi
-umount /mnt/xip /mnt/tmp
-e2fsck -fn /dev/xipram0 >/dev/null 2>&1 || echo "error: e2fsck -fn /dev/xipram0 found problems"
-rmmod xipfs brd xipram
+
+# --- Memory for a root filesystem, per byte of image, RUNS times on each backend.
+img_bytes=$(stat -c %s $ROOT_IMG)
+img_mib=$(( (img_bytes + (1 << 20) - 1) >> 20 ))
+# run_all DIR: run every program of the root tree at DIR once (chroot: its own libraries).
+run_all() {
+	mount -o bind /dev $1/dev
+	mount -t proc proc $1/proc
+	chroot $1 /bin/busybox sh -c '
+		for p in $(/bin/busybox find /bin /sbin /usr/bin /usr/sbin -xdev -type f -perm -u+x 2>/dev/null); do
+			case $p in */xip-init) continue ;; esac
+			case $p in
+			*/python3*) $p -c "import json, email, http.client, sqlite3" ;;
+			*/perl) $p -e "use POSIX; use File::Find; 1" ;;
+			*/busybox) $p true ;;
+			*/dash) $p -c true ;;
+			*) $p --version ;;
+			esac >/dev/null 2>&1 </dev/null
+		done'
+	umount $1/proc
+	umount $1/dev
+}
+want memory && for b in $BACKENDS; do
+	log "backend $b: memory for the root image ($img_mib MiB), $RUNS runs"
+	runs= first=1 ok=1
+	for r in $(seq $RUNS); do
+		sync
+		t0=$(mem MemTotal) f0=$(mem MemFree)
+		setup $b $img_mib || { ok=0; break; }
+		if [ -n "$dev" ]; then
+			dd if=$ROOT_IMG of=$dev bs=1M oflag=direct 2>/dev/null || { ok=0; teardown $b; break; }
+			fsmount $b || { ok=0; teardown $b; break; }
+		else
+			MIB=$img_mib fsmount $b && tar -x -f $ROOT_TAR -C $M || { ok=0; teardown $b; break; }
+		fi
+		run_all $M
+		xipbench mem-read $M --backend $b >/tmp/memread.json || { ok=0; teardown $b; break; }
+		t1=$(mem MemTotal) f1=$(mem MemFree)
+		used=$(( (f0 - f1) + (t0 - t1) ))
+		case $b in *-pmem) used=$((used + img_mib * 1048576)) ;; esac
+		runs="$runs${runs:+,}$(awk -v u=$used -v i=$img_bytes 'BEGIN { printf "%.4f", u / i }')"
+		[ $first = 0 ] || printf 'XIPBENCH {"case":"memory-detail","backend":"%s","memfree_drop":%d,"memtotal_drop":%d,"image_bytes":%d,"cached":%d,"read":%s}\n' \
+			$b $((f0 - f1)) $((t0 - t1)) $img_bytes $(mem Cached) "$(cat /tmp/memread.json)"
+		first=0
+		teardown $b
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+	done
+	if [ $ok = 1 ]; then
+		printf 'XIPBENCH {"case":"memory","backend":"%s","unit":"bytes/byte","runs":[%s],"lower_is_better":true,"image_bytes":%d}\n' \
+			$b "$runs" $img_bytes
+	else
+		err memory $b "loading the root image failed"
+	fi
+done
+log "done"
