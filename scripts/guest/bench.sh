@@ -126,11 +126,12 @@ for b in $BACKENDS; do
 	bench seq-read $b seq-read $M/seq $R
 	bench rand-read $b rand-read $M/seq $R
 	bench rand-write $b rand-write $M/seq $R
+	rm -f $M/seq
 	bench seq-write-direct $b seq-write $M/seqd --size ${FILE_MIB}M --direct $R
 	bench seq-read-direct $b seq-read $M/seqd --direct $R
 	bench rand-read-direct $b rand-read $M/seqd --direct $R
 	bench rand-write-direct $b rand-write $M/seqd --direct $R
-	rm -f $M/seq $M/seqd
+	rm -f $M/seqd
 	# Faults: a file written with write(2), so that each filesystem lays it out as it
 	# does; tmpfs gets huge pages for the 2 MiB cases only (huge=always on a remount).
 	dd if=/dev/zero of=$M/fault bs=1M count=$FAULT_MIB conv=fsync 2>/dev/null
