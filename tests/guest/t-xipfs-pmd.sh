@@ -13,9 +13,10 @@
 #   alignment modulo 2 MiB and still gets PMD faults for the aligned windows inside;
 # - fallback to 4 KiB faults, with the right bytes: a file with a hole every other page
 #   (no 2 MiB run), and a file that mke2fs -d laid out off the 2 MiB grid of the device
-#   (at least one fault per page);
-# pages (memory_model=pages): the same 64 MiB file takes a fault per page (plain pages
-# cannot be mapped by PMD), with the right bytes.
+#   (4 KiB faults: at least one per 64 KiB window, which fault-around maps at once, and
+#   one per hole);
+# pages (memory_model=pages): the same 64 MiB file takes 4 KiB faults (plain pages cannot
+# be mapped by PMD), one per 64 KiB window at least, with the right bytes.
 # e2fsck -fn is clean after each part.
 . ./lib.sh
 need_xipfs
@@ -37,7 +38,9 @@ big_file() {
 		touch_file /mnt/x/big --max-faults 256
 		grep -q "aligned yes" /tmp/pmd.out || fail "the 64 MiB mapping is not 2 MiB aligned"
 	else
-		touch_file /mnt/x/big --min-faults 16384
+		# Plain pages: no 2 MiB faults, 4 KiB ones mapping 64 KiB each (fault-around):
+		# 16384 / 16 = 1024 at least, where 2 MiB faults would have taken 32.
+		touch_file /mnt/x/big --min-faults 1024
 	fi
 	run xiprw check /mnt/x/big 0 64M 7
 }
@@ -81,7 +84,9 @@ for l in 0 512 1024 1536 2048 2560 3072 3584; do
 	[ $((b % 512)) -ne 0 ] || fail "mke2fs -d put file block $l on an aligned block ($b): the test needs it off the grid"
 done
 run mount -t xipfs -o ro $dev /mnt/x
-touch_file /mnt/x/f --min-faults 4096
+# 4 KiB faults, each mapping its 64 KiB window (fault-around): 4096 / 16 = 256, where 2 MiB
+# faults would have taken 8.
+touch_file /mnt/x/f --min-faults 256
 cmp /mnt/x/f /tmp/pmdsrc/f || fail "/f does not read back as written"
 run umount /mnt/x
 fsck_clean $dev
