@@ -12,8 +12,8 @@ use kernel::{
 
 const BS: u64 = ondisk::BLOCK_SIZE as u64;
 
-/// Calls `f(block index, entry)` for each used entry of `dir`, from block `first` on, until
-/// `f` returns `false`. A hole or a corrupt block fails with `EUCLEAN`, and so does a block
+/// Calls `f(block index, entry)` for each used entry of `dir`, in its blocks `first` to
+/// `end` (exclusive, at most the directory's size), until `f` returns `false`. A hole or a corrupt block fails with `EUCLEAN`, and so does a block
 /// that is already another's (another block of `dir`, another file, metadata: see
 /// [`crate::claims`]).
 ///
@@ -23,13 +23,14 @@ const BS: u64 = ondisk::BLOCK_SIZE as u64;
 fn for_each_entry(
     dir: &INode,
     first: u64,
+    end: u64,
     mut f: impl FnMut(u64, &ondisk::DirEntry<'_>) -> Result<bool>,
 ) -> Result {
     let sb = dir.super_block();
     let ino = dir.ino();
     let raw = &dir.data().snapshot();
     let bad = |c| corrupt(sb, ino, c);
-    let nblocks = dir.size() / BS;
+    let nblocks = end.min(dir.size() / BS);
     let mut buf = BlockBuf::new()?;
     let mut b = first;
     while b < nblocks {
@@ -53,21 +54,43 @@ fn for_each_entry(
     Ok(())
 }
 
+/// Where the used entry `name` of `dir` is, and its inode number.
+///
+/// The search starts at the block where the last one found its name and wraps around, as
+/// ext2's does (`i_dir_start_lookup`): looking names up or removing them in the order they
+/// were added then reads a block or two, not every block before theirs.
+fn search(dir: &INode, name: &[u8]) -> Result<Option<(Found, u32)>> {
+    let nblocks = dir.size() / BS;
+    let hint = dir.data().dir_hint();
+    let start = if hint < nblocks { hint } else { 0 };
+    let scan = |first, end| -> Result<Option<(Found, u32)>> {
+        let mut found = None;
+        for_each_entry(dir, first, end, |b, e| {
+            if e.name == name {
+                found = Some((Found { b, offset: e.offset }, e.inode));
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        Ok(found)
+    };
+    let mut found = scan(start, nblocks)?;
+    if found.is_none() && start > 0 {
+        found = scan(0, start)?;
+    }
+    if let Some((at, _)) = &found {
+        dir.data().set_dir_hint(at.b);
+    }
+    Ok(found)
+}
+
 /// Looks `name` up in `dir`.
 pub(crate) fn lookup(dir: &INode, name: &[u8]) -> Result<Option<ARef<INode>>> {
     if name.len() > 255 {
         return Err(ENAMETOOLONG);
     }
-    let mut found = None;
-    for_each_entry(dir, 0, |_, e| {
-        if e.name == name {
-            found = Some(e.inode);
-            return Ok(false);
-        }
-        Ok(true)
-    })?;
-    match found {
-        Some(ino) => Ok(Some(inode::get(dir.super_block(), ino)?)),
+    match search(dir, name)? {
+        Some((_, ino)) => Ok(Some(inode::get(dir.super_block(), ino)?)),
         None => Ok(None),
     }
 }
@@ -78,7 +101,7 @@ pub(crate) fn read_dir(dir: &INode, emitter: &mut DirEmitter<'_>) -> Result {
         return Ok(());
     };
     let filetype = dir.super_block().data().sb.has_filetype();
-    for_each_entry(dir, pos / BS, |b, e| {
+    for_each_entry(dir, pos / BS, u64::MAX, |b, e| {
         let at = b * BS + e.offset as u64;
         if at < pos {
             return Ok(true); // Before the position asked for.
@@ -117,15 +140,7 @@ struct Found {
 }
 
 fn find(dir: &INode, name: &[u8]) -> Result<Option<Found>> {
-    let mut found = None;
-    for_each_entry(dir, 0, |b, e| {
-        if e.name == name {
-            found = Some(Found { b, offset: e.offset });
-            return Ok(false);
-        }
-        Ok(true)
-    })?;
-    Ok(found)
+    Ok(search(dir, name)?.map(|(at, _)| at))
 }
 
 /// The `d_type` code of an inode for its directory entries.
@@ -163,6 +178,17 @@ fn change_block_in<R>(
     buf: &mut BlockBuf,
     f: impl FnOnce(&ondisk::Superblock, &mut [u8]) -> core::result::Result<R, ondisk::Corrupt>,
 ) -> Result<R> {
+    change_block_if(dir, b, buf, |s, blk| f(s, blk).map(Some))?.ok_or(EIO)
+}
+
+/// [`change_block_in`] for a change that may not happen: `f` returns `None` when it left the
+/// block as it was, and the block is then not written back.
+fn change_block_if<R>(
+    dir: &INode,
+    b: u64,
+    buf: &mut BlockBuf,
+    f: impl FnOnce(&ondisk::Superblock, &mut [u8]) -> core::result::Result<Option<R>, ondisk::Corrupt>,
+) -> Result<Option<R>> {
     let sb = dir.super_block();
     let ino = dir.ino();
     let raw = dir.data().snapshot();
@@ -170,7 +196,9 @@ fn change_block_in<R>(
     let blk = blk.ok_or_else(|| corrupt(sb, ino, ondisk::Corrupt::new("hole in a directory")))?;
     buf.read(sb.dax(), blk)?;
     let r = f(&sb.data().sb, &mut buf.0).map_err(|c| corrupt(sb, ino, c))?;
-    sb.dax().write(u64::from(blk) * BS, &buf.0)?;
+    if r.is_some() {
+        sb.dax().write(u64::from(blk) * BS, &buf.0)?;
+    }
     Ok(r)
 }
 
@@ -180,17 +208,20 @@ fn add_entry(dir: &INode, name: &[u8], ino: u32, ft: u8) -> Result {
     let sb = dir.super_block();
     prepare_change(dir)?;
     let nblocks = dir.size() / BS;
+    // One buffer for the whole walk, and a block is written back only if the entry went in
+    // (`dir_add` leaves a block without room as it was). The buffer first: once a new block
+    // is linked, nothing may fail for want of memory.
+    let mut buf = BlockBuf::new()?;
     for b in 0..nblocks {
-        if change_block(dir, b, |s, blk| ondisk::dir_add(s, blk, ino, name, ft))?.is_some() {
+        if change_block_if(dir, b, &mut buf, |s, blk| ondisk::dir_add(s, blk, ino, name, ft))?.is_some() {
             return Ok(());
         }
         xip_util::cond_resched();
     }
-    // The buffer first: once the block is linked, nothing may fail for want of memory.
-    let mut buf = BlockBuf::new()?;
     let (blk, _, _) = blockmap::map_for_write(dir, nblocks, 1, false)?;
     let s = &sb.data().sb;
     let bad = |c| corrupt(sb, dir.ino(), c);
+    buf.0.fill(0);
     ondisk::dir_init_empty(&mut buf.0).map_err(bad)?;
     ondisk::dir_add(s, &mut buf.0, ino, name, ft).map_err(bad)?.ok_or(EIO)?;
     sb.dax().write(u64::from(blk) * BS, &buf.0)?;
@@ -201,7 +232,7 @@ fn add_entry(dir: &INode, name: &[u8], ino: u32, ft: u8) -> Result {
 /// Whether directory `dir` has no entries but `.` and `..`.
 fn is_empty(dir: &INode) -> Result<bool> {
     let mut empty = true;
-    for_each_entry(dir, 0, |_, e| {
+    for_each_entry(dir, 0, u64::MAX, |_, e| {
         if e.name != b"." && e.name != b".." {
             empty = false;
             return Ok(false);

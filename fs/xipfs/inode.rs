@@ -8,6 +8,7 @@
 //! to the inode table in device memory whenever it changes ([`store`]): there is no inode
 //! writeback.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use crate::{balloc, blockmap, corrupt, ondisk, BlockBuf, SuperBlock, INode};
 use kernel::{
     fs::{Attrs, INodeLookup, INodeParams, INodeType, Timespec},
@@ -34,6 +35,8 @@ pub(crate) struct InodeState {
 /// What xipfs keeps of an inode.
 pub(crate) struct InodeData {
     state: Pin<KBox<Mutex<InodeState>>>,
+    /// A directory's block where the last search found its name: where the next starts.
+    dir_hint: AtomicU64,
 }
 
 impl InodeData {
@@ -41,7 +44,18 @@ impl InodeData {
         let st = InodeState { raw, goal: 0, past_eof: false, fresh };
         Ok(Self {
             state: KBox::pin_init(new_mutex!(st, "xipfs_inode"), GFP_KERNEL)?,
+            dir_hint: AtomicU64::new(0),
         })
+    }
+
+    /// For a directory: the block where the last search found its name (a hint only: it may
+    /// be past the directory's end).
+    pub(crate) fn dir_hint(&self) -> u64 {
+        self.dir_hint.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_dir_hint(&self, b: u64) {
+        self.dir_hint.store(b, Ordering::Relaxed);
     }
 
     /// Locks the inode's state (block map).
