@@ -24,6 +24,18 @@ fn for_each_entry(
     dir: &INode,
     first: u64,
     end: u64,
+    f: impl FnMut(u64, &ondisk::DirEntry<'_>) -> Result<bool>,
+) -> Result {
+    walk_entries(dir, first, end, ondisk::dir_entries, f)
+}
+
+/// [`for_each_entry`] with the walk of a block given: [`ondisk::dir_entries`], or
+/// [`ondisk::dir_entries_by_name`] for a search by a name.
+fn walk_entries(
+    dir: &INode,
+    first: u64,
+    end: u64,
+    entries: for<'a> fn(&ondisk::Superblock, &'a [u8]) -> ondisk::DirIter<'a>,
     mut f: impl FnMut(u64, &ondisk::DirEntry<'_>) -> Result<bool>,
 ) -> Result {
     let sb = dir.super_block();
@@ -43,7 +55,7 @@ fn for_each_entry(
         let (blk, _) = blockmap::lookup_run(sb, ino as u32, raw, b, 1)?;
         let blk = blk.ok_or_else(|| bad(ondisk::Corrupt::new("hole in a directory")))?;
         let block = buf.read(sb.dax(), blk)?;
-        for entry in ondisk::dir_entries(&sb.data().sb, block) {
+        for entry in entries(&sb.data().sb, block) {
             let entry = entry.map_err(bad)?;
             if !f(b, &entry)? {
                 return Ok(());
@@ -65,7 +77,7 @@ fn search(dir: &INode, name: &[u8]) -> Result<Option<(Found, u32)>> {
     let start = if hint < nblocks { hint } else { 0 };
     let scan = |first, end| -> Result<Option<(Found, u32)>> {
         let mut found = None;
-        for_each_entry(dir, first, end, |b, e| {
+        walk_entries(dir, first, end, ondisk::dir_entries_by_name, |b, e| {
             if e.name == name {
                 found = Some((Found { b, offset: e.offset }, e.inode));
                 return Ok(false);

@@ -1665,7 +1665,8 @@ pub struct DirEntry<'a> {
 /// Each entry is checked as `ext2_check_folio()` does: `rec_len` at least 12, a multiple of 4,
 /// at least `8 + name_len` rounded up to 4, not crossing the block end, and an inode number not
 /// above `inodes_count`. In addition, used entries must have a non-empty name without `/` or NUL
-/// bytes (ext2 does not check this, but such names cannot be looked up or listed sanely).
+/// bytes (ext2 does not check this, but such names cannot be looked up or listed sanely; the
+/// walk of [`dir_entries_by_name`] does not look at the bytes).
 /// Unused entries (inode 0) are checked the same way, except for their name, and skipped.
 ///
 /// After an error the iterator ends; [`DirIter::offset`] then tells where the bad entry is.
@@ -1675,6 +1676,8 @@ pub struct DirIter<'a> {
     offset: usize,
     inodes_count: u32,
     filetype: bool,
+    /// Check the bytes of used entries' names (see [`dir_entries_by_name`]).
+    names: bool,
     done: bool,
 }
 
@@ -1685,8 +1688,18 @@ pub fn dir_entries<'a>(sb: &Superblock, block: &'a [u8]) -> DirIter<'a> {
         offset: 0,
         inodes_count: sb.inodes_count,
         filetype: sb.has_filetype(),
+        names: true,
         done: false,
     }
+}
+
+/// [`dir_entries`] for a search by name and for finding room: every check but the one of
+/// the bytes of the names (`/` and NUL), which costs as much as the rest of the walk.  A name
+/// that holds either can never equal a name being looked up (the VFS gives none such), and
+/// the room a record leaves depends only on its lengths; whatever lists or returns the names
+/// of a block walks it with [`dir_entries`].
+pub fn dir_entries_by_name<'a>(sb: &Superblock, block: &'a [u8]) -> DirIter<'a> {
+    DirIter { names: false, ..dir_entries(sb, block) }
 }
 
 impl<'a> DirIter<'a> {
@@ -1737,7 +1750,7 @@ impl<'a> DirIter<'a> {
             if name_len == 0 {
                 return Err(Corrupt::new("empty name in directory entry"));
             }
-            if name.iter().any(|&b| b == b'/' || b == 0) {
+            if self.names && name.iter().any(|&b| b == b'/' || b == 0) {
                 return Err(Corrupt::new("'/' or NUL in directory entry name"));
             }
         }
@@ -2383,7 +2396,7 @@ pub fn dir_add(
     let need = dirent_size(name.len());
     // (record offset, record length, bytes the used entry there keeps: 0 if unused)
     let mut found = None;
-    let mut it = dir_entries(sb, block);
+    let mut it = dir_entries_by_name(sb, block);
     while let Some(r) = it.next_record() {
         let e = r?;
         if found.is_some() {

@@ -1924,6 +1924,15 @@ fn dir_corrupt(t: &mut Test) {
     dir_fails(t, &sb, &buf, 3, 304, "'/' or NUL in directory entry name");
     put_dirent(&mut buf, 304, 12, rest(304), b"a\0b", FT_REG_FILE);
     dir_fails(t, &sb, &buf, 3, 304, "'/' or NUL in directory entry name");
+    // The walk for a search by name leaves the bytes of names alone (no name being looked up
+    // holds either), and checks everything else all the same.
+    let mut by_name = dir_entries_by_name(&sb, &buf);
+    let last = by_name.nth(3);
+    kunit_expect!(t, matches!(last, Some(Ok(ref e)) if e.name == b"a\0b" && e.offset == 304));
+    kunit_expect_eq!(t, by_name.next(), None);
+    put8(&mut buf, 304 + dirent_off::NAME_LEN, 0);
+    let mut it = dir_entries_by_name(&sb, &buf);
+    kunit_expect_eq!(t, it.nth(3), Some(Err(Corrupt { what: "empty name in directory entry" })));
     // A block of zeroes (rec_len 0 at once), and blocks of the wrong size.
     buf.fill(0);
     dir_fails(t, &sb, &buf, 0, 0, "rec_len smaller than 12");
