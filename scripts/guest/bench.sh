@@ -21,9 +21,10 @@
 # Memory, as a user sees it: from before the device exists to after the root image
 # (/data/bench/root.img, made by scripts/bench) was loaded onto it (dd oflag=direct; tmpfs:
 # tar x), mounted, all of its programs run (chroot) and all of its files read, with no
-# drop_caches anywhere: the fall of MemFree plus the fall of MemTotal (devmap takes memory
-# blocks out of the system), plus, for pmem, the part of the region the filesystem uses
-# (reserved at boot with memmap=, so never in MemTotal).  Divided by the image's size.
+# drop_caches anywhere: the fall of MemFree (which counts the memory blocks devmap takes
+# out of the system: they leave MemFree as they leave MemTotal), plus, for pmem, the part
+# of the region the filesystem uses (reserved at boot with memmap=, so never in MemTotal).
+# Divided by the image's size.
 set -u
 export PATH=/data/bin:$PATH
 . /data/bench.conf
@@ -54,8 +55,10 @@ bench() {
 	_c=$1 _b=$2 _s=$3
 	shift 3
 	want "$_c" || return 0
+	vm_mark
 	# --backend right after the subcommand: exec and cmd end with the program's arguments.
 	if _l=$(xipbench $_s --backend "$_b" "$@" 2>/tmp/bench.err); then
+		vm_since "$_c $_b"
 		emit "$_c" "$_b" "$_l"
 	else
 		err "$_c" "$_b" "$(tail -n 1 /tmp/bench.err | tr -d '"\\')"
@@ -64,6 +67,41 @@ bench() {
 }
 
 mem() { awk -v k="$1:" '$1 == k { print $2 * 1024 }' /proc/meminfo; }
+# settle: wait until MemFree stands still.  The page allocator keeps freed pages in
+# per-CPU lists, which it lets grow after a large free (up to an eighth of a zone) and
+# shrinks by an eighth a second, and a device torn down may give its memory back after
+# rmmod returns: right after a teardown, tens of MiB are free but not yet in MemFree, and
+# would come back while the next run is measured.  Each write to stat_refresh makes every
+# CPU take the per-CPU lists' step at once (and fold its counter deltas); then MemFree is
+# read a second apart until it moves by less than 1 MiB (at most 30 s).
+settle() {
+	_prev=-1 _start=$(mem MemFree)
+	for _t in $(seq 30); do
+		for _i in $(seq 40); do echo 1 >/proc/sys/vm/stat_refresh; done 2>/dev/null
+		_now=$(mem MemFree)
+		if [ $_prev -ge 0 ] && [ $((_now - _prev)) -lt 1048576 ] && [ $((_prev - _now)) -lt 1048576 ]; then
+			[ "$TRACE" != 1 ] || echo "bench-trace settle: MemFree $(((_now - _start) / 1024)) KiB in $_t steps"
+			return 0
+		fi
+		_prev=$_now
+		sleep 1
+	done
+	log "MemFree still moving after 30 s"
+}
+# vm_mark, then vm_since LABEL: with BENCH_TRACE=1, what the kernel's memory management did
+# in between (reclaim, compaction, major faults; counters of /proc/vmstat that moved) and
+# the change of MemFree, in KiB.
+TRACE=${BENCH_TRACE:-0}
+vm_mark() {
+	[ "$TRACE" = 1 ] || return 0
+	cp /proc/vmstat /tmp/vm.0
+	cp /proc/meminfo /tmp/mi.0
+}
+vm_since() {
+	[ "$TRACE" = 1 ] || return 0
+	cp /proc/meminfo /tmp/mi.1
+	echo "bench-trace $1: $(awk 'NR == FNR { a[$1] = $2; next } $2 != a[$1] && $1 !~ /^(pgalloc|pgfree|pgfault|numa|nr_dirtied|nr_written|pgactivate|pgdeactivate|pglazyfree|pgrefill|pgpg|pgreuse|nr_zone_|nr_inactive|nr_active|workingset_nodes|unevictable_|nr_unevictable|nr_mlock|nr_tlb|pgrotated|pgmigrate|nr_dirty|nr_writeback|nr_mapped|nr_anon|pgfault|nr_kernel_stack|nr_page_table|nr_sec_page)/ { printf "%s %+d, ", $1, $2 - a[$1] }' /tmp/vm.0 /proc/vmstat)$(awk 'NR == FNR { a[$1] = $2; next } $2 != a[$1] { printf "%s %+d, ", $1, $2 - a[$1] }' /tmp/mi.0 /tmp/mi.1)"
+}
 
 # The pmem regions appear asynchronously after boot.
 i=0
@@ -159,6 +197,13 @@ for b in $BACKENDS; do
 	mkdir $M/meta
 	bench meta $b meta $M/meta --files $FILES $R
 	rmdir $M/meta
+	# One extraction before the timed ones.  Under TCG, the first writes to a page that held
+	# code the guest ran (exec above ran binaries from this filesystem: on the DAX backends,
+	# from the device memory itself; elsewhere from page cache that was freed since) go
+	# through QEMU's self-modifying-code path, which drops its translations of the page:
+	# measured, a first extraction took 100 to 660 s against 0.5 to 0.8 s for the next ones,
+	# with the time in the kernel's memcpy.  A CPU has no such cost.
+	mkdir $M/tx && tar -x -f $ROOT_TAR -C $M/tx
 	bench tar-x $b cmd --name tar-x --setup "rm -rf $M/tx && mkdir $M/tx" $R -- tar -x -f $ROOT_TAR -C $M/tx
 	rm -rf $M/tx
 	teardown $b
@@ -190,6 +235,8 @@ want memory && for b in $BACKENDS; do
 	runs= first=1 ok=1
 	for r in $(seq $RUNS); do
 		sync
+		settle
+		vm_mark
 		t0=$(mem MemTotal) f0=$(mem MemFree)
 		setup $b $img_mib || { ok=0; break; }
 		if [ -n "$dev" ]; then
@@ -200,8 +247,12 @@ want memory && for b in $BACKENDS; do
 		fi
 		run_all $M
 		xipbench mem-read $M --backend $b >/tmp/memread.json || { ok=0; teardown $b; break; }
+		settle
 		t1=$(mem MemTotal) f1=$(mem MemFree)
-		used=$(( (f0 - f1) + (t0 - t1) ))
+		vm_since "memory $b run $r"
+		# Memory blocks devmap takes out of the system leave MemFree as they leave MemTotal:
+		# the fall of MemFree already counts them.
+		used=$((f0 - f1))
 		case $b in *-pmem) used=$((used + img_mib * 1048576)) ;; esac
 		runs="$runs${runs:+,}$(awk -v u=$used -v i=$img_bytes 'BEGIN { printf "%.4f", u / i }')"
 		[ $first = 0 ] || printf 'XIPBENCH {"case":"memory-detail","backend":"%s","memfree_drop":%d,"memtotal_drop":%d,"image_bytes":%d,"cached":%d,"read":%s}\n' \
