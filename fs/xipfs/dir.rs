@@ -268,11 +268,23 @@ fn set_dotdot(dir: &INode, at: &Found, buf: &mut BlockBuf, parent: u32) -> Resul
 
 /// `create`, `mkdir`, `mknod`, `symlink`.
 pub(crate) fn create(dir: &INode, name: &[u8], kind: NewNode<'_>, perm: u16) -> Result<Created<Xipfs>> {
-    let sb = dir.super_block();
-    let d = sb.data();
     if name.len() > ondisk::NAME_LEN {
         return Err(ENAMETOOLONG);
     }
+    make(dir, Some(name), kind, perm)
+}
+
+/// `O_TMPFILE`: a regular file in `dir`'s group that no entry names (the VFS drops its link).
+/// If it is never linked, its last close frees it as the last close of an unlinked file
+/// does; after a crash, e2fsck frees the inode (as for ext2).
+pub(crate) fn tmpfile(dir: &INode, perm: u16) -> Result<Created<Xipfs>> {
+    make(dir, None, NewNode::Reg, perm)
+}
+
+/// A new inode of kind `kind`, linked into `dir` as `name` (or, without a name, nowhere).
+fn make(dir: &INode, name: Option<&[u8]>, kind: NewNode<'_>, perm: u16) -> Result<Created<Xipfs>> {
+    let sb = dir.super_block();
+    let d = sb.data();
     let is_dir = kind == NewNode::Dir;
     if is_dir && dir.nlink() >= LINK_MAX {
         return Err(EMLINK);
@@ -351,6 +363,7 @@ pub(crate) fn create(dir: &INode, name: &[u8], kind: NewNode<'_>, perm: u16) -> 
             _ => {}
         }
         inode::write_inode(&new)?;
+        let Some(name) = name else { return Ok(()) };
         add_entry(dir, name, ino, ft)?;
         if is_dir {
             dir.inc_nlink();

@@ -137,6 +137,10 @@ impl fs::dir::Operations for Xipfs {
         dir::create(dir, name, kind, perm)
     }
 
+    fn tmpfile(dir: &INode, perm: u16) -> Result<fs::Created<Self>> {
+        dir::tmpfile(dir, perm)
+    }
+
     fn link(old: &INode, dir: &INode, name: &[u8]) -> Result {
         dir::link(old, dir, name)
     }

@@ -49,6 +49,10 @@
 //!   rename OLD NEW [plain|noreplace|exchange|whiteout] [--expect E]   renameat2
 //!   utimens PATH ATIME MTIME [--nofollow]   utimensat; each time S.N, now or omit
 //!   mksock PATH            a Unix socket file
+//!   tmpfile DIR TAG [--link NAME]   open(DIR, O_TMPFILE|O_RDWR, 0600): 64 KiB of pat(TAG)
+//!                          written and read back, no link (st_nlink 0), blocks counted;
+//!                          with --link, linkat through /proc/self/fd gives it NAME
+//!                          (st_nlink 1); then closed
 //!   discard DEV OFF LEN [--zeroout] [--expect E]   one BLKDISCARD (BLKZEROOUT) ioctl,
 //!                          DEV opened for writing without O_EXCL (unlike blkdiscard)
 //!   mount SRC DIR TYPE FLAGS DATA [--expect E]   one mount(2), no retries ("-": NULL or
@@ -774,6 +778,7 @@ const VALUE_OPTS: &[&str] = &[
     "--seconds",
     "--blocks",
     "--min-blocks",
+    "--link",
 ];
 
 impl Args {
@@ -2009,6 +2014,58 @@ fn cmd_mksock(a: &Args) -> Res {
     Ok(())
 }
 
+fn cmd_tmpfile(a: &Args) -> Res {
+    const O_TMPFILE: c_int = 0o20200000;
+    const AT_SYMLINK_FOLLOW: c_int = 0x400;
+    extern "C" {
+        fn linkat(od: c_int, op: *const c_char, nd: c_int, np: *const c_char, flags: c_int) -> c_int;
+    }
+    let (dir, tag) = (a.path(0)?, a.n(1)?);
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(O_TMPFILE)
+        .open(&dir)
+        .map_err(|e| format!("open {} O_TMPFILE: {e}", dir.display()))?;
+    let mut buf = vec![0u8; 64 << 10];
+    fill_pat(tag, 0, &mut buf);
+    f.write_all_at(&buf, 0).map_err(|e| format!("write: {e}"))?;
+    let mut back = vec![0u8; buf.len()];
+    f.read_exact_at(&mut back, 0).map_err(|e| format!("read: {e}"))?;
+    if back != buf {
+        return Err("the O_TMPFILE file does not read back what was written".into());
+    }
+    let m = f.metadata().map_err(|e| format!("fstat: {e}"))?;
+    if m.nlink() != 0 || m.size() != buf.len() as u64 || m.blocks() < 128 {
+        return Err(format!(
+            "O_TMPFILE file: nlink {} size {} blocks {} (want 0, {}, at least 128)",
+            m.nlink(),
+            m.size(),
+            m.blocks(),
+            buf.len()
+        ));
+    }
+    if let Some(name) = a.get("--link") {
+        let src = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())).expect("no NUL");
+        let dst = CString::new(name).map_err(|_| "NUL in --link")?;
+        // SAFETY: Both paths are valid C strings; a plain system call.
+        if unsafe { linkat(sys::AT_FDCWD, src.as_ptr(), sys::AT_FDCWD, dst.as_ptr(), AT_SYMLINK_FOLLOW) } != 0 {
+            return Err(format!("linkat {name}: {}", io::Error::last_os_error()));
+        }
+        let n = f.metadata().map_err(|e| format!("fstat: {e}"))?.nlink();
+        if n != 1 {
+            return Err(format!("after linkat: nlink {n}, want 1"));
+        }
+    }
+    println!(
+        "xiprw: O_TMPFILE in {}: 64 KiB of pattern {tag}{}",
+        dir.display(),
+        a.get("--link").map(|n| format!(", linked as {n}")).unwrap_or_default()
+    );
+    Ok(())
+}
+
 fn cmd_mount(a: &Args) -> Res {
     let opt = |s: &str| if s == "-" { None } else { Some(s.to_string()) };
     let (src, dir, fstype, flags_s, data) =
@@ -2553,6 +2610,7 @@ fn main() -> ExitCode {
         "rename" => cmd_rename(&a),
         "utimens" => cmd_utimens(&a),
         "mksock" => cmd_mksock(&a),
+        "tmpfile" => cmd_tmpfile(&a),
         "mount" => cmd_mount(&a),
         "discard" => cmd_discard(&a),
         "storm" => cmd_storm(&a),

@@ -51,6 +51,22 @@ pub trait Operations {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Makes a new regular file with permission bits `perm` that no directory names
+    /// (`open(O_TMPFILE)` in `dir`), returning it still locked and with one link, as
+    /// [`Operations::create`] does; the abstraction drops that link and attaches the inode to
+    /// the file being opened (`d_tmpfile`). The file is freed at its last close, unless
+    /// `linkat` names it first: [`Operations::link`] is then called on an inode with no
+    /// link. `dir`'s entries and times do not change.
+    ///
+    /// Called with `dir`'s inode lock held; without it, `O_TMPFILE` fails with
+    /// `EOPNOTSUPP`.
+    fn tmpfile(
+        _dir: &INode<Self::FileSystem>,
+        _perm: u16,
+    ) -> Result<Created<Self::FileSystem>> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Adds a hard link `name` in `dir` to the existing inode `old` (not a directory; the VFS
     /// checks) and adds one to its link count.
     ///
@@ -216,6 +232,7 @@ impl<T: FileSystem> Tables<T> {
         unlink: if <T::Dir as Operations>::HAS_UNLINK { Some(Self::unlink) } else { None },
         rmdir: if <T::Dir as Operations>::HAS_RMDIR { Some(Self::rmdir) } else { None },
         rename: if <T::Dir as Operations>::HAS_RENAME { Some(Self::rename) } else { None },
+        tmpfile: if <T::Dir as Operations>::HAS_TMPFILE { Some(Self::tmpfile) } else { None },
         // SAFETY: All other fields are optional callbacks, zero meaning the VFS default.
         ..unsafe { core::mem::zeroed() }
     };
@@ -304,6 +321,32 @@ impl<T: FileSystem> Tables<T> {
     ) -> i32 {
         // SAFETY: A directory operation of the VFS on a directory of ours.
         unsafe { Self::new_node(dir, dentry, NewNode::Reg, mode as u32) }
+    }
+
+    unsafe extern "C" fn tmpfile(
+        _idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        file: *mut bindings::file,
+        mode: bindings::umode_t,
+    ) -> i32 {
+        // SAFETY: The VFS (`vfs_tmpfile`) passes a directory of ours, whose inode lock it
+        // holds, and the file being opened, whose dentry is new and negative.
+        let dir = unsafe { INode::<T>::from_raw(dir) };
+        match <T::Dir as Operations>::tmpfile(dir, (mode & 0o7777) as u16) {
+            Ok(inode) => {
+                let inode = inode.into_raw();
+                // SAFETY: `d_tmpfile` takes over our reference to the new, locked inode,
+                // drops its one link and attaches it to the file's dentry; the inode is then
+                // unlocked (as `d_instantiate_new` does for `create`), and the file opened on
+                // that dentry (`finish_open_simple`).
+                unsafe {
+                    bindings::d_tmpfile(file, inode);
+                    bindings::unlock_new_inode(inode);
+                    bindings::finish_open(file, (*file).f_path.dentry, None)
+                }
+            }
+            Err(e) => e.to_errno(),
+        }
     }
 
     unsafe extern "C" fn mkdir(

@@ -194,6 +194,7 @@ impl<T: FileSystem> Tables<T> {
 
     pub(crate) const FILE_IOPS: bindings::inode_operations = bindings::inode_operations {
         setattr: if Self::WRITABLE { Some(Self::setattr) } else { None },
+        fiemap: Some(Self::fiemap),
         // SAFETY: All other fields are optional callbacks, zero meaning the VFS default.
         ..unsafe { core::mem::zeroed() }
     };
@@ -846,6 +847,21 @@ impl<T: FileSystem> Tables<T> {
         Ok(want)
     }
 
+    /// `FS_IOC_FIEMAP` (`filefrag`): the file's extents, as `map` gives them for a read,
+    /// reported by iomap's walk. Like a read it takes no VFS lock: `map` reads a consistent
+    /// copy of the block map, and a map that changes meanwhile gives a report that was true
+    /// at some point of the walk, as any `FIEMAP` of a file being written.
+    unsafe extern "C" fn fiemap(
+        inode: *mut bindings::inode,
+        info: *mut bindings::fiemap_extent_info,
+        start: u64,
+        len: u64,
+    ) -> i32 {
+        // SAFETY: The VFS calls this with a valid regular-file inode of ours and the
+        // `fiemap_extent_info` of the call; `IOMAP_OPS` are this filesystem's.
+        unsafe { bindings::iomap_fiemap(inode, info, start, len, &Self::IOMAP_OPS) }
+    }
+
     unsafe extern "C" fn iomap_begin(
         inode: *mut bindings::inode,
         pos: bindings::loff_t,
@@ -890,7 +906,13 @@ impl<T: FileSystem> Tables<T> {
                         return Err(EIO);
                     }
                     iomap.type_ = bindings::IOMAP_MAPPED as _;
-                    iomap.addr = addr.checked_add(sb.dax().part_off()).ok_or(EIO)?;
+                    // A report (`FIEMAP`) gives addresses on the filesystem's block device;
+                    // `fs/dax.c` wants them on the DAX device, which a partition starts into.
+                    iomap.addr = if flags & bindings::IOMAP_REPORT != 0 {
+                        addr
+                    } else {
+                        addr.checked_add(sb.dax().part_off()).ok_or(EIO)?
+                    };
                 }
             }
             Ok(())
