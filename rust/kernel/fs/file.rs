@@ -857,8 +857,14 @@ impl<T: FileSystem> Tables<T> {
         start: u64,
         len: u64,
     ) -> i32 {
-        // SAFETY: The VFS calls this with a valid regular-file inode of ours and the
-        // `fiemap_extent_info` of the call; `IOMAP_OPS` are this filesystem's.
+        // SAFETY: The VFS calls this with a valid regular-file inode of ours.
+        let size = unsafe { INode::<T>::from_raw(inode) }.size();
+        // As `ext2_fiemap`: no further than the size (at least 1, iomap refuses a length of
+        // 0), or a request to the end of all files walks the holes past the end run by run up
+        // to `s_maxbytes`.
+        let len = len.min(size.max(1));
+        // SAFETY: As above, with the `fiemap_extent_info` of the call; `IOMAP_OPS` are this
+        // filesystem's.
         unsafe { bindings::iomap_fiemap(inode, info, start, len, &Self::IOMAP_OPS) }
     }
 
