@@ -12,8 +12,8 @@ use kernel::{
 
 const BS: u64 = ondisk::BLOCK_SIZE as u64;
 
-/// Calls `f(block index, entry)` for each used entry of `dir`, in its blocks `first` to
-/// `end` (exclusive, at most the directory's size), until `f` returns `false`. A hole or a corrupt block fails with `EUCLEAN`, and so does a block
+/// Calls `f(block index, entry)` for each used entry of `dir`, from block `first` on, until
+/// `f` returns `false`. A hole or a corrupt block fails with `EUCLEAN`, and so does a block
 /// that is already another's (another block of `dir`, another file, metadata: see
 /// [`crate::claims`]).
 ///
@@ -23,13 +23,13 @@ const BS: u64 = ondisk::BLOCK_SIZE as u64;
 fn for_each_entry(
     dir: &INode,
     first: u64,
-    end: u64,
     f: impl FnMut(u64, &ondisk::DirEntry<'_>) -> Result<bool>,
 ) -> Result {
-    walk_entries(dir, first, end, ondisk::dir_entries, f)
+    walk_entries(dir, first, u64::MAX, ondisk::dir_entries, f)
 }
 
-/// [`for_each_entry`] with the walk of a block given: [`ondisk::dir_entries`], or
+/// [`for_each_entry`] over blocks `first` to `end` (exclusive, at most the directory's
+/// size), with the walk of a block given: [`ondisk::dir_entries`], or
 /// [`ondisk::dir_entries_by_name`] for a search by a name.
 fn walk_entries(
     dir: &INode,
@@ -113,7 +113,7 @@ pub(crate) fn read_dir(dir: &INode, emitter: &mut DirEmitter<'_>) -> Result {
         return Ok(());
     };
     let filetype = dir.super_block().data().sb.has_filetype();
-    for_each_entry(dir, pos / BS, u64::MAX, |b, e| {
+    for_each_entry(dir, pos / BS, |b, e| {
         let at = b * BS + e.offset as u64;
         if at < pos {
             return Ok(true); // Before the position asked for.
@@ -244,7 +244,7 @@ fn add_entry(dir: &INode, name: &[u8], ino: u32, ft: u8) -> Result {
 /// Whether directory `dir` has no entries but `.` and `..`.
 fn is_empty(dir: &INode) -> Result<bool> {
     let mut empty = true;
-    for_each_entry(dir, 0, u64::MAX, |_, e| {
+    for_each_entry(dir, 0, |_, e| {
         if e.name != b"." && e.name != b".." {
             empty = false;
             return Ok(false);
