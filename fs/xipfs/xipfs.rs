@@ -75,6 +75,14 @@ impl fs::FileSystem for Xipfs {
                 Ok(true)
             }
             (b"errors", None) => Err(EINVAL),
+            // xipfs keeps no extended attributes and no ACLs: saying so is accepted (scripts
+            // that mount ext2 with `-o noacl` work), asking for them is refused.
+            (b"noacl", None) | (b"nouser_xattr", None) => Ok(true),
+            (b"acl", None) | (b"user_xattr", None) => {
+                let what = if key == b"acl" { "acl" } else { "user_xattr" };
+                pr_err!("mount option {}: xipfs has no extended attributes or ACLs\n", what);
+                Err(EINVAL)
+            }
             _ => Ok(false),
         }
     }

@@ -32,7 +32,10 @@ ext2-dax)
 esac
 dmesg | grep -E 'xipram.*(model|devmap|pages)' | tail -n 2
 
-# The chroot sees the guest's devices, /proc, /sys, modules; its own /tmp and /run.
+# The chroot is a mount of its own (the tests that make a mount namespace turn
+# propagation off on "/", which must be a mount); it sees the guest's devices, /proc,
+# /sys, modules; its own /tmp and /run.
+mount --bind "$C" "$C" || die "bind the chroot onto itself"
 mount --bind /dev "$C/dev" || die "bind /dev"
 mount -t devpts devpts "$C/dev/pts" 2>/dev/null
 mount -t proc proc "$C/proc"

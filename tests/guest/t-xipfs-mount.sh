@@ -2,10 +2,11 @@
 # models: pages devmap
 # What xipfs lets mount: read-write by default (and with rw), read-only with ro (where
 # writes of every kind get EROFS), remount,rw and remount,ro both ways; dax=never is
-# refused; a device with DAX only (brd is refused with a log line naming DAX), an ext2
-# superblock only (a device of zeroes is refused with EINVAL).  The module loads by
-# itself at mount, unloads once nothing is mounted, and mounts again afterwards.  The
-# image stays clean (e2fsck -fn) after every unmount, and file contents are kept.
+# refused, and so are acl and user_xattr (noacl and nouser_xattr are accepted); a
+# device with DAX only (brd is refused with a log line naming DAX), an ext2 superblock
+# only (a device of zeroes is refused with EINVAL).  The module loads by itself at mount,
+# unloads once nothing is mounted, and mounts again afterwards.  The image stays clean
+# (e2fsck -fn) after every unmount, and file contents are kept.
 . ./lib.sh
 
 img=/data/tree/tree.img
@@ -59,6 +60,13 @@ sum=$(sha256sum </mnt/x/sizes/three-mib)
 echo written >/mnt/x/new || fail "cannot write a new file on a read-write mount"
 run umount /mnt/x
 fsck_clean $dev
+refused "mount -o acl" "$einval" 'mount option acl: xipfs has no extended attributes or ACLs' \
+	mount -t xipfs -o acl $dev /mnt/x
+refused "mount -o user_xattr" "$einval" 'mount option user_xattr: xipfs has no extended' \
+	mount -t xipfs -o user_xattr $dev /mnt/x
+run mount -t xipfs -o noacl,nouser_xattr $dev /mnt/x
+mounted_as rw
+run umount /mnt/x
 run mount -t xipfs -o rw,dax $dev /mnt/x
 mounted_as rw
 expect_eq "$(cat /mnt/x/new)" written "a file written before the remount"
