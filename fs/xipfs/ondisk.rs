@@ -10,7 +10,10 @@
 //!   with the geometry checks `fs/ext2/super.c` makes at mount time and a few more;
 //! - the direct/indirect block map ([`BlockPath`], [`indirect_entry`], [`contiguous_run`]);
 //! - directory blocks ([`dir_entries`]), checked like `ext2_check_folio()`;
-//! - fast and slow symlinks and device numbers as `fs/ext2/inode.c` decodes them.
+//! - fast and slow symlinks and device numbers as `fs/ext2/inode.c` decodes them;
+//! - extended attribute blocks ([`XattrBlock`], written by [`xattr_write`]) as
+//!   `fs/ext2/xattr.c` keeps them, checked as it and e2fsck check them, and the POSIX ACL
+//!   values they hold ([`acl_decode`], [`acl_encode`]) as `fs/ext2/acl.c` converts them.
 //!
 //! This module only looks at byte slices handed to it: no I/O, no kernel calls, safe Rust only,
 //! no allocation, and no panics whatever the bytes are (every access goes through `get()` and
@@ -2498,4 +2501,849 @@ pub fn dir_block_is_empty(sb: &Superblock, block: &[u8], first: bool) -> Result<
         }
     }
     Ok(empty)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extended attribute blocks.
+//
+// The block `i_file_acl` points to, as `fs/ext2/xattr.c` reads and writes it (the format of
+// `fs/ext2/xattr.h`): a 32-byte header, then the entry table growing down from it (each entry a
+// 16-byte header and its name, padded to 4 bytes), ended by four zero bytes; the values grow up
+// from the end of the block, each padded to 4 bytes. Entries are sorted by name index, then name
+// length, then name bytes; several inodes may share one block (`h_refcount`), found by the hash
+// of its contents (`h_hash`).
+
+/// `h_magic` of an extended attribute block (`EXT2_XATTR_MAGIC`).
+pub const XATTR_MAGIC: u32 = 0xEA02_0000;
+/// Name index: `user.` attributes.
+pub const XATTR_INDEX_USER: u8 = 1;
+/// Name index: `system.posix_acl_access` (the name stored is empty).
+pub const XATTR_INDEX_POSIX_ACL_ACCESS: u8 = 2;
+/// Name index: `system.posix_acl_default` (the name stored is empty).
+pub const XATTR_INDEX_POSIX_ACL_DEFAULT: u8 = 3;
+/// Name index: `trusted.` attributes.
+pub const XATTR_INDEX_TRUSTED: u8 = 4;
+/// Name index: `security.` attributes.
+pub const XATTR_INDEX_SECURITY: u8 = 6;
+/// Largest name (without prefix): 255 bytes.
+pub const XATTR_NAME_MAX: usize = 255;
+/// Size of the block header (`struct ext2_xattr_header`).
+pub const XATTR_HEADER_SIZE: usize = 32;
+/// Size of an entry's fixed part (`struct ext2_xattr_entry` without `e_name`).
+pub const XATTR_ENTRY_HEADER: usize = 16;
+/// Names and values are padded to multiples of this (`EXT2_XATTR_PAD`).
+pub const XATTR_PAD: usize = 4;
+
+/// Byte offsets in `struct ext2_xattr_header` (at the start of the block) and in
+/// `struct ext2_xattr_entry` (from the start of each entry).
+pub mod xattr_off {
+    /// `__le32 h_magic` ([`super::XATTR_MAGIC`])
+    pub const H_MAGIC: usize = 0;
+    /// `__le32 h_refcount` (inodes sharing the block)
+    pub const H_REFCOUNT: usize = 4;
+    /// `__le32 h_blocks` (always 1)
+    pub const H_BLOCKS: usize = 8;
+    /// `__le32 h_hash` (hash of the entries' hashes, for sharing)
+    pub const H_HASH: usize = 12;
+    /// `__u32 h_reserved[4]` (zero; ext4's `h_checksum` is the first word)
+    pub const H_RESERVED: usize = 16;
+    /// `__u8 e_name_len`
+    pub const E_NAME_LEN: usize = 0;
+    /// `__u8 e_name_index`
+    pub const E_NAME_INDEX: usize = 1;
+    /// `__le16 e_value_offs` (from the start of the block)
+    pub const E_VALUE_OFFS: usize = 2;
+    /// `__le32 e_value_block` (0: the value is in this block)
+    pub const E_VALUE_BLOCK: usize = 4;
+    /// `__le32 e_value_size`
+    pub const E_VALUE_SIZE: usize = 8;
+    /// `__le32 e_hash` (hash of the name and value)
+    pub const E_HASH: usize = 12;
+    /// `char e_name[]`
+    pub const E_NAME: usize = 16;
+}
+
+const _: () = assert!(packed(
+    &[
+        (xattr_off::H_MAGIC, 4),
+        (xattr_off::H_REFCOUNT, 4),
+        (xattr_off::H_BLOCKS, 4),
+        (xattr_off::H_HASH, 4),
+        (xattr_off::H_RESERVED, 16),
+    ],
+    0,
+    XATTR_HEADER_SIZE
+));
+const _: () = assert!(packed(
+    &[
+        (xattr_off::E_NAME_LEN, 1),
+        (xattr_off::E_NAME_INDEX, 1),
+        (xattr_off::E_VALUE_OFFS, 2),
+        (xattr_off::E_VALUE_BLOCK, 4),
+        (xattr_off::E_VALUE_SIZE, 4),
+        (xattr_off::E_HASH, 4),
+    ],
+    0,
+    xattr_off::E_NAME
+));
+const _: () = assert!(xattr_off::E_NAME == XATTR_ENTRY_HEADER);
+// Value offsets are 16-bit.
+const _: () = assert!(BLOCK_SIZE <= u16::MAX as usize);
+
+/// Bytes an entry with a name of `name_len` bytes takes in the table: 16 + `name_len`, rounded
+/// up to 4 (`EXT2_XATTR_LEN`). Saturates rather than overflows.
+pub fn xattr_entry_len(name_len: usize) -> usize {
+    name_len.saturating_add(XATTR_ENTRY_HEADER + XATTR_PAD - 1) & !(XATTR_PAD - 1)
+}
+
+/// Bytes a value of `len` bytes takes: `len` rounded up to 4 (`EXT2_XATTR_SIZE`). Saturates
+/// rather than overflows.
+pub fn xattr_value_len(len: usize) -> usize {
+    len.saturating_add(XATTR_PAD - 1) & !(XATTR_PAD - 1)
+}
+
+/// Whether names of index `index` may be empty: the POSIX ACL ones, whose whole name is the
+/// prefix (`system.posix_acl_access`, `system.posix_acl_default`).
+fn xattr_index_is_acl(index: u8) -> bool {
+    index == XATTR_INDEX_POSIX_ACL_ACCESS || index == XATTR_INDEX_POSIX_ACL_DEFAULT
+}
+
+/// The order of entries in a block (`ext2_xattr_cmp_entry()`): name index, then name length,
+/// then name bytes.
+fn xattr_cmp(a_index: u8, a_name: &[u8], b_index: u8, b_name: &[u8]) -> core::cmp::Ordering {
+    a_index
+        .cmp(&b_index)
+        .then(a_name.len().cmp(&b_name.len()))
+        .then(a_name.cmp(b_name))
+}
+
+/// The hash of one entry (`ext2_xattr_hash_entry()`): each name byte, then each little-endian
+/// 32-bit word of the value padded with zeroes to 4 bytes, mixed in with a rotation (5 bits
+/// for name bytes, 16 for value words). `signed` takes name bytes as `signed char`, as kernels
+/// before 6.2 did on x86 (e2fsck accepts either hash; Linux 6.2 on computes the unsigned one).
+fn xattr_hash(name: &[u8], value: &[u8], signed: bool) -> u32 {
+    let mut hash = 0u32;
+    for &b in name {
+        let c = if signed {
+            b as i8 as i32 as u32
+        } else {
+            u32::from(b)
+        };
+        hash = hash.rotate_left(5) ^ c;
+    }
+    for word in value.chunks(XATTR_PAD) {
+        let mut w = [0u8; XATTR_PAD];
+        for (d, s) in w.iter_mut().zip(word) {
+            *d = *s;
+        }
+        hash = hash.rotate_left(16) ^ u32::from_le_bytes(w);
+    }
+    hash
+}
+
+/// The hash of an entry named `name` with value `value`, as Linux 6.12's
+/// `ext2_xattr_hash_entry()` computes it (the value padded with zeroes to 4 bytes, as ext2
+/// stores it). Independent of the name index.
+pub fn xattr_hash_entry(name: &[u8], value: &[u8]) -> u32 {
+    xattr_hash(name, value, false)
+}
+
+/// The block hash `ext2_xattr_rehash()` computes from the entry hashes `hashes`, in table
+/// order: each mixed in with a 16-bit rotation, or 0 if any of them is 0 ("not shared").
+fn xattr_block_hash(hashes: impl Iterator<Item = u32>) -> u32 {
+    let mut hash = 0u32;
+    for h in hashes {
+        if h == 0 {
+            return 0;
+        }
+        hash = hash.rotate_left(16) ^ h;
+    }
+    hash
+}
+
+/// One entry of a parsed block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XattrEntry<'a> {
+    /// Name index (`XATTR_INDEX_*`, or another non-zero index): the name's prefix.
+    pub index: u8,
+    /// The name without its prefix: up to 255 bytes, empty only for the ACL indexes.
+    pub name: &'a [u8],
+    /// The value: up to a block's worth of bytes, without padding.
+    pub value: &'a [u8],
+}
+
+/// An entry as stored: what [`XattrEntry`] shows, with its hash and the value's padded bytes.
+#[derive(Clone, Copy)]
+struct XattrRaw<'a> {
+    entry: XattrEntry<'a>,
+    hash: u32,
+    padded: &'a [u8],
+}
+
+/// Walks the entry table of a block [`XattrBlock::parse`] accepted, from `off` to `end` (the
+/// terminator). Ends early, rather than panic, on anything parse would have refused.
+#[derive(Clone)]
+struct XattrIter<'a> {
+    raw: &'a [u8],
+    off: usize,
+    end: usize,
+}
+
+impl<'a> XattrIter<'a> {
+    fn decode(&self) -> Option<(XattrRaw<'a>, usize)> {
+        use xattr_off::*;
+        let at = |f: usize| self.off.checked_add(f);
+        let name_len = usize::from(byte(self.raw, at(E_NAME_LEN)?).ok()?);
+        let index = byte(self.raw, at(E_NAME_INDEX)?).ok()?;
+        let offs = usize::from(le16(self.raw, at(E_VALUE_OFFS)?).ok()?);
+        let size = usize::try_from(le32(self.raw, at(E_VALUE_SIZE)?).ok()?).ok()?;
+        let hash = le32(self.raw, at(E_HASH)?).ok()?;
+        let name_at = at(E_NAME)?;
+        let name = self.raw.get(name_at..name_at.checked_add(name_len)?)?;
+        let (value, padded): (&[u8], &[u8]) = if size == 0 {
+            (&[], &[])
+        } else {
+            let padded = self
+                .raw
+                .get(offs..offs.checked_add(xattr_value_len(size))?)?;
+            (padded.get(..size)?, padded)
+        };
+        Some((
+            XattrRaw {
+                entry: XattrEntry { index, name, value },
+                hash,
+                padded,
+            },
+            xattr_entry_len(name_len),
+        ))
+    }
+}
+
+impl<'a> Iterator for XattrIter<'a> {
+    type Item = XattrRaw<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.off >= self.end {
+            return None;
+        }
+        let Some((e, len)) = self.decode() else {
+            self.off = self.end;
+            return None;
+        };
+        self.off = self.off.saturating_add(len);
+        Some(e)
+    }
+}
+
+/// Which 4-byte units of a block are taken, for [`XattrBlock::parse`]'s overlap checks (as
+/// e2fsck's `region_allocate()`).
+struct XattrUnits([u32; BLOCK_SIZE / XATTR_PAD / 32]);
+
+impl XattrUnits {
+    /// Takes bytes `start..end` (both multiples of 4, `end` at most 4096); an error if any of
+    /// them was taken.
+    fn take(&mut self, start: usize, end: usize, what: &'static str) -> Result<(), Corrupt> {
+        for unit in start / XATTR_PAD..end / XATTR_PAD {
+            let word = self.0.get_mut(unit / 32).ok_or(Corrupt::new(what))?;
+            let bit = 1u32 << (unit % 32);
+            if *word & bit != 0 {
+                return Err(Corrupt::new(what));
+            }
+            *word |= bit;
+        }
+        Ok(())
+    }
+}
+
+/// A checked ext2 xattr block (one whole BLOCK_SIZE block).
+///
+/// # Invariants
+///
+/// Checked by [`XattrBlock::parse`], as `ext2_xattr_get()` and e2fsck's `check_ext_attr()`
+/// check a block and a little more: `h_magic` is [`XATTR_MAGIC`], `h_blocks` is 1 and
+/// `h_refcount` not 0; every entry, header and name, lies in the block before the four zero
+/// bytes that end the table; each has a non-zero name index, a non-empty name unless the index
+/// is an ACL one, and `e_value_block` 0; the entries are strictly sorted as ext2 keeps them
+/// (index, name length, name bytes), so no name is there twice; each non-empty value starts at
+/// a multiple of 4 and, padded to 4 bytes, lies inside the block after the table's end and
+/// overlaps no other value. An empty value's offset is not used (ext2 writes 0, e2fsprogs the
+/// offset its value would have had) and need only be at most 4096, as ext2 checks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XattrBlock<'a> {
+    raw: &'a [u8],
+    /// Offset of the four zero bytes that end the entry table.
+    table_end: usize,
+}
+
+impl<'a> XattrBlock<'a> {
+    /// Parses and checks `raw` (must be exactly BLOCK_SIZE bytes).
+    pub fn parse(raw: &'a [u8]) -> Result<Self, Corrupt> {
+        use xattr_off::*;
+        if raw.len() != BLOCK_SIZE {
+            return Err(Corrupt::new("extended attribute block is not 4096 bytes"));
+        }
+        if le32(raw, H_MAGIC)? != XATTR_MAGIC {
+            return Err(Corrupt::new("bad extended attribute block magic"));
+        }
+        if le32(raw, H_BLOCKS)? != 1 {
+            return Err(Corrupt::new("extended attribute block with h_blocks not 1"));
+        }
+        if le32(raw, H_REFCOUNT)? == 0 {
+            return Err(Corrupt::new("extended attribute block with refcount 0"));
+        }
+        // The table: entries one after the other, each followed by room for at least the
+        // terminator.
+        let mut off = XATTR_HEADER_SIZE;
+        let mut prev: Option<(u8, &[u8])> = None;
+        loop {
+            let head = le32(raw, off)
+                .map_err(|_| Corrupt::new("extended attribute list not terminated"))?;
+            if head == 0 {
+                break;
+            }
+            let name_len = usize::from(byte(raw, off + E_NAME_LEN)?);
+            let index = byte(raw, off + E_NAME_INDEX)?;
+            let next = off + xattr_entry_len(name_len);
+            if next + XATTR_PAD > BLOCK_SIZE {
+                return Err(Corrupt::new("extended attribute entry crosses the block end"));
+            }
+            if le32(raw, off + E_VALUE_BLOCK)? != 0 {
+                return Err(Corrupt::new("extended attribute value in another block"));
+            }
+            if index == 0 {
+                return Err(Corrupt::new("extended attribute with name index 0"));
+            }
+            if name_len == 0 && !xattr_index_is_acl(index) {
+                return Err(Corrupt::new("empty extended attribute name"));
+            }
+            let name = raw
+                .get(off + E_NAME..off + E_NAME + name_len)
+                .ok_or(Corrupt::new("extended attribute entry crosses the block end"))?;
+            if let Some((pi, pn)) = prev {
+                if xattr_cmp(pi, pn, index, name) != core::cmp::Ordering::Less {
+                    return Err(Corrupt::new(
+                        "extended attribute entries not sorted, or one twice",
+                    ));
+                }
+            }
+            prev = Some((index, name));
+            off = next;
+        }
+        let table_end = off;
+        // The values: each inside the block, aligned, after the table and apart.
+        let mut units = XattrUnits([0; BLOCK_SIZE / XATTR_PAD / 32]);
+        units.take(0, table_end + XATTR_PAD, "extended attribute table overlap")?;
+        let mut at = XATTR_HEADER_SIZE;
+        while at < table_end {
+            let name_len = usize::from(byte(raw, at + E_NAME_LEN)?);
+            let offs = usize::from(le16(raw, at + E_VALUE_OFFS)?);
+            let size = le32(raw, at + E_VALUE_SIZE)?;
+            if size == 0 {
+                if offs > BLOCK_SIZE {
+                    return Err(Corrupt::new("extended attribute value out of block"));
+                }
+            } else {
+                if offs % XATTR_PAD != 0 {
+                    return Err(Corrupt::new("extended attribute value not 4-byte aligned"));
+                }
+                let end = usize::try_from(size)
+                    .ok()
+                    .map(xattr_value_len)
+                    .and_then(|len| offs.checked_add(len))
+                    .filter(|&end| end <= BLOCK_SIZE)
+                    .ok_or(Corrupt::new("extended attribute value out of block"))?;
+                units.take(
+                    offs,
+                    end,
+                    "extended attribute value overlaps the table or another value",
+                )?;
+            }
+            at += xattr_entry_len(name_len);
+        }
+        Ok(Self { raw, table_end })
+    }
+
+    /// The entries as stored, with their hashes.
+    fn raw_entries(&self) -> XattrIter<'a> {
+        XattrIter {
+            raw: self.raw,
+            off: XATTR_HEADER_SIZE,
+            end: self.table_end,
+        }
+    }
+
+    /// h_refcount (parse refuses 0).
+    pub fn refcount(&self) -> u32 {
+        le32(self.raw, xattr_off::H_REFCOUNT).unwrap_or(0)
+    }
+
+    /// `h_hash` as stored (e2fsprogs' writers leave it 0).
+    pub fn hash(&self) -> u32 {
+        le32(self.raw, xattr_off::H_HASH).unwrap_or(0)
+    }
+
+    /// `h_hash` as `ext2_xattr_rehash()` computes it from the stored entry hashes.
+    pub fn computed_hash(&self) -> u32 {
+        xattr_block_hash(self.raw_entries().map(|e| e.hash))
+    }
+
+    /// Bytes of the block taken by the header, the entry table and its terminator, and the
+    /// values (each padded to 4): what [`xattr_write`] would need for these entries.
+    pub fn used(&self) -> usize {
+        self.raw_entries().fold(XATTR_HEADER_SIZE + XATTR_PAD, |n, e| {
+            n.saturating_add(xattr_entry_len(e.entry.name.len()))
+                .saturating_add(e.padded.len())
+        })
+    }
+
+    /// The entries in on-disk order.
+    pub fn entries(&self) -> impl Iterator<Item = XattrEntry<'a>> + '_ {
+        self.raw_entries().map(|e| e.entry)
+    }
+
+    /// The value of (index, name), if present.
+    pub fn get(&self, index: u8, name: &[u8]) -> Option<&'a [u8]> {
+        for e in self.entries() {
+            match xattr_cmp(e.index, e.name, index, name) {
+                core::cmp::Ordering::Less => continue,
+                core::cmp::Ordering::Equal => return Some(e.value),
+                // Sorted (checked by parse): it is not further on.
+                core::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+
+    /// Whether every stored entry hash is right: as Linux 6.12 computes it
+    /// ([`xattr_hash_entry`], over the value's stored padding bytes too) or as kernels before
+    /// 6.2 computed it on x86 (name bytes as `signed char`), both of which e2fsck accepts.
+    pub fn check_entry_hashes(&self) -> bool {
+        self.raw_entries().all(|e| {
+            e.hash == xattr_hash(e.entry.name, e.padded, false)
+                || e.hash == xattr_hash(e.entry.name, e.padded, true)
+        })
+    }
+
+    /// Whether the stored entry hashes and block hash are right (ext2 does not refuse
+    /// blocks with wrong hashes, and neither will the kernel side; this is for tests/fsck).
+    ///
+    /// The entry hashes as [`XattrBlock::check_entry_hashes`] checks them, and `h_hash` as
+    /// [`XattrBlock::computed_hash`] gives it (so a block e2fsprogs wrote, with `h_hash` 0,
+    /// has wrong hashes).
+    pub fn check_hashes(&self) -> bool {
+        self.check_entry_hashes() && self.hash() == self.computed_hash()
+    }
+}
+
+/// What a [`XattrChange::Set`] requires of the entry it sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XattrSetMode {
+    /// Create it or replace it.
+    Any,
+    /// `XATTR_CREATE`: [`XattrError::Exists`] (`EEXIST`) if present.
+    Create,
+    /// `XATTR_REPLACE`: [`XattrError::NotFound`] (`ENODATA`) if absent.
+    Replace,
+}
+
+/// The one change [`xattr_write`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XattrChange<'v> {
+    /// Set the entry to this value (possibly empty), as the mode allows.
+    Set(&'v [u8], XattrSetMode),
+    /// Remove the entry (`removexattr`, which the VFS makes with `XATTR_REPLACE`):
+    /// [`XattrError::NotFound`] if absent.
+    Remove,
+}
+
+/// What [`xattr_write`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XattrWritten {
+    /// `out` holds the new block
+    Block,
+    /// no entry is left: the inode should drop its block
+    Empty,
+}
+
+/// Why [`xattr_write`] refused a change, each with the error code ext2 gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XattrError {
+    /// name empty-for-non-ACL or over 255 bytes, or value over a block (ERANGE)
+    Range,
+    /// Create and it exists (EEXIST)
+    Exists,
+    /// Replace or Remove and it is absent (ENODATA)
+    NotFound,
+    /// does not fit in one block (ENOSPC)
+    NoSpace,
+}
+
+/// Calls `f(index, name, value)` for each entry of the block that `old` with the change
+/// (`index`, `name`) -> `value` (`None`: removed) gives, in sorted order.
+fn xattr_merged(
+    old: Option<&XattrBlock<'_>>,
+    index: u8,
+    name: &[u8],
+    value: Option<&[u8]>,
+    mut f: impl FnMut(u8, &[u8], &[u8]) -> Result<(), XattrError>,
+) -> Result<(), XattrError> {
+    let mut pending = value;
+    for e in old.into_iter().flat_map(|b| b.entries()) {
+        let ord = xattr_cmp(e.index, e.name, index, name);
+        if ord != core::cmp::Ordering::Less {
+            if let Some(v) = pending.take() {
+                f(index, name, v)?;
+            }
+        }
+        if ord != core::cmp::Ordering::Equal {
+            f(e.index, e.name, e.value)?;
+        }
+    }
+    if let Some(v) = pending {
+        f(index, name, v)?;
+    }
+    Ok(())
+}
+
+/// Writes into `out` (BLOCK_SIZE bytes) the block `old` (None: no block yet) with the one change
+/// applied, with header refcount `refcount`, entries sorted the way ext2 keeps them
+/// (ext2_xattr_set: by name_index, then name_len, then name bytes), values packed at the
+/// end of the block, 4-byte aligned, entry hashes and the block hash (h_hash) computed as
+/// fs/ext2/xattr.c does (ext2_xattr_hash_entry / ext2_xattr_rehash), h_blocks = 1, unused
+/// bytes zero. Removing the last entry gives Ok(Empty). `old` is not modified.
+///
+/// The values lie from the end of the block down in table order (the first entry's value
+/// last, as e2fsprogs lays them out); an empty value has offset 0, as ext2 writes it. Every
+/// entry hash is computed afresh. The block is rebuilt whole, so a change fits whenever
+/// the result fits (ext2, which edits in place, counts a foreign block's gaps as used).
+///
+/// Errors, checked in ext2's order, with `out` unchanged (also on `Ok(Empty)`):
+/// - [`XattrError::Range`]: `index` 0 (e2fsck refuses it), a name over 255 bytes, empty for an
+///   index other than the ACL ones or holding a NUL byte (the VFS passes none such), a value
+///   over 4096 bytes, or `refcount` 0 (no block may hold it);
+/// - [`XattrError::Exists`], [`XattrError::NotFound`]: as the change's mode says;
+/// - [`XattrError::NoSpace`]: the result does not fit in a block, or `out` is not 4096 bytes.
+pub fn xattr_write(
+    old: Option<&XattrBlock<'_>>,
+    index: u8,
+    name: &[u8],
+    change: XattrChange<'_>,
+    refcount: u32,
+    out: &mut [u8],
+) -> Result<XattrWritten, XattrError> {
+    use xattr_off::*;
+    let value = match change {
+        XattrChange::Set(v, _) => Some(v),
+        XattrChange::Remove => None,
+    };
+    if index == 0
+        || name.len() > XATTR_NAME_MAX
+        || (name.is_empty() && !xattr_index_is_acl(index))
+        || name.contains(&0)
+        || value.is_some_and(|v| v.len() > BLOCK_SIZE)
+        || refcount == 0
+    {
+        return Err(XattrError::Range);
+    }
+    let present = old.is_some_and(|b| b.get(index, name).is_some());
+    match change {
+        XattrChange::Set(_, XattrSetMode::Create) if present => return Err(XattrError::Exists),
+        XattrChange::Set(_, XattrSetMode::Replace) | XattrChange::Remove if !present => {
+            return Err(XattrError::NotFound)
+        }
+        _ => {}
+    }
+    let mut count = 0usize;
+    let mut need = XATTR_HEADER_SIZE + XATTR_PAD;
+    xattr_merged(old, index, name, value, |_, n, v| {
+        count += 1;
+        need = need
+            .saturating_add(xattr_entry_len(n.len()))
+            .saturating_add(xattr_value_len(v.len()));
+        Ok(())
+    })?;
+    if count == 0 {
+        return Ok(XattrWritten::Empty);
+    }
+    if need > BLOCK_SIZE || out.len() != BLOCK_SIZE {
+        return Err(XattrError::NoSpace);
+    }
+    // It fits: from here on no write can fail (each error below is unreachable).
+    out.fill(0);
+    let full = |_| XattrError::NoSpace;
+    let mut off = XATTR_HEADER_SIZE;
+    let mut values_start = BLOCK_SIZE;
+    let mut block_hash = Some(0u32);
+    xattr_merged(old, index, name, value, |idx, n, v| {
+        let name_len = u8::try_from(n.len()).map_err(|_| XattrError::Range)?;
+        let size = u32::try_from(v.len()).map_err(|_| XattrError::Range)?;
+        let mut offs = 0;
+        let mut padded: &[u8] = &[];
+        if !v.is_empty() {
+            offs = values_start
+                .checked_sub(xattr_value_len(v.len()))
+                .ok_or(XattrError::NoSpace)?;
+            let dst = out
+                .get_mut(offs..offs + v.len())
+                .ok_or(XattrError::NoSpace)?;
+            for (d, s) in dst.iter_mut().zip(v) {
+                *d = *s;
+            }
+            values_start = offs;
+        }
+        let name_at = off + E_NAME;
+        let dst = out
+            .get_mut(name_at..name_at + n.len())
+            .ok_or(XattrError::NoSpace)?;
+        for (d, s) in dst.iter_mut().zip(n) {
+            *d = *s;
+        }
+        if !v.is_empty() {
+            padded = out
+                .get(offs..offs + xattr_value_len(v.len()))
+                .ok_or(XattrError::NoSpace)?;
+        }
+        let hash = xattr_hash(n, padded, false);
+        block_hash = block_hash.filter(|_| hash != 0).map(|h| h.rotate_left(16) ^ hash);
+        put_byte(out, off + E_NAME_LEN, name_len).map_err(full)?;
+        put_byte(out, off + E_NAME_INDEX, idx).map_err(full)?;
+        let offs16 = u16::try_from(offs).map_err(|_| XattrError::NoSpace)?;
+        put_le16(out, off + E_VALUE_OFFS, offs16).map_err(full)?;
+        put_le32(out, off + E_VALUE_SIZE, size).map_err(full)?;
+        put_le32(out, off + E_HASH, hash).map_err(full)?;
+        off += xattr_entry_len(n.len());
+        Ok(())
+    })?;
+    put_le32(out, H_MAGIC, XATTR_MAGIC).map_err(full)?;
+    put_le32(out, H_REFCOUNT, refcount).map_err(full)?;
+    put_le32(out, H_BLOCKS, 1).map_err(full)?;
+    put_le32(out, H_HASH, block_hash.unwrap_or(0)).map_err(full)?;
+    Ok(XattrWritten::Block)
+}
+
+/// Sets h_refcount of a block in place (the hash does not cover it).
+///
+/// An error, with `block` unchanged, if `block` is not a block [`XattrBlock::parse`] accepts
+/// or `refcount` is 0 (a block nobody holds is freed, not written).
+pub fn xattr_set_refcount(block: &mut [u8], refcount: u32) -> Result<(), Corrupt> {
+    if refcount == 0 {
+        return Err(Corrupt::new("extended attribute block with refcount 0"));
+    }
+    XattrBlock::parse(block)?;
+    put_le32(block, xattr_off::H_REFCOUNT, refcount)
+}
+
+// ---------------------------------------------------------------------------------------------
+// POSIX ACLs as ext2 stores them.
+//
+// The value of the `system.posix_acl_access` and `system.posix_acl_default` attributes
+// (indexes 2 and 3, empty names), as `fs/ext2/acl.c` converts it (`ext2_acl_from_disk()`,
+// `ext2_acl_to_disk()`): a 4-byte version header, then the entries, 4 bytes for the tags
+// without an id (`ext2_acl_entry_short`: tag, perm) and 8 for `ACL_USER` and `ACL_GROUP`
+// (`ext2_acl_entry`: tag, perm, id), all little-endian. The VFS's own format (`posix_acl_xattr`,
+// version 2, 8 bytes for every entry) is the kernel side's business.
+
+/// `a_version` of an ext2 ACL value (`EXT2_ACL_VERSION`).
+pub const ACL_VERSION: u32 = 1;
+/// Size of the ACL header (`ext2_acl_header`).
+pub const ACL_HEADER_SIZE: usize = 4;
+/// Size of an entry without id (`ext2_acl_entry_short`).
+pub const ACL_SHORT_ENTRY: usize = 4;
+/// Size of an entry with an id (`ext2_acl_entry`).
+pub const ACL_LONG_ENTRY: usize = 8;
+/// The permission bits an entry may hold (`ACL_READ | ACL_WRITE | ACL_EXECUTE`).
+pub const ACL_PERM_MASK: u16 = 0o7;
+
+/// The tag of an ACL entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AclTag {
+    /// `ACL_USER_OBJ` (0x01): the owner.
+    UserObj,
+    /// `ACL_USER` (0x02): the user of the entry's id.
+    User,
+    /// `ACL_GROUP_OBJ` (0x04): the owning group.
+    GroupObj,
+    /// `ACL_GROUP` (0x08): the group of the entry's id.
+    Group,
+    /// `ACL_MASK` (0x10): the most the group class may get.
+    Mask,
+    /// `ACL_OTHER` (0x20): everyone else.
+    Other,
+}
+
+impl AclTag {
+    /// The tag of the on-disk value `raw` (`ACL_USER_OBJ`, ...), if known.
+    pub const fn from_raw(raw: u16) -> Option<Self> {
+        match raw {
+            0x01 => Some(AclTag::UserObj),
+            0x02 => Some(AclTag::User),
+            0x04 => Some(AclTag::GroupObj),
+            0x08 => Some(AclTag::Group),
+            0x10 => Some(AclTag::Mask),
+            0x20 => Some(AclTag::Other),
+            _ => None,
+        }
+    }
+
+    /// The on-disk value of the tag (the same in the VFS's format).
+    pub const fn raw(self) -> u16 {
+        match self {
+            AclTag::UserObj => 0x01,
+            AclTag::User => 0x02,
+            AclTag::GroupObj => 0x04,
+            AclTag::Group => 0x08,
+            AclTag::Mask => 0x10,
+            AclTag::Other => 0x20,
+        }
+    }
+
+    /// Whether entries of this tag carry an id (and take 8 bytes on disk rather than 4).
+    pub const fn has_id(self) -> bool {
+        matches!(self, AclTag::User | AclTag::Group)
+    }
+}
+
+/// One ACL entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AclEntry {
+    /// What the entry is about.
+    pub tag: AclTag,
+    /// Permission bits, `rwx` as 4, 2, 1 (at most [`ACL_PERM_MASK`]).
+    pub perm: u16,
+    /// uid/gid for User/Group, 0 otherwise
+    pub id: u32,
+}
+
+/// `ext2_acl_count()`: the number of entries a value of `size` bytes holds if it is four short
+/// entries at most, or four short ones and then long ones; `None` for any other size.
+fn acl_count_for_size(size: usize) -> Option<usize> {
+    let body = size.checked_sub(ACL_HEADER_SIZE)?;
+    let shorts = 4 * ACL_SHORT_ENTRY;
+    if body < shorts {
+        (body % ACL_SHORT_ENTRY == 0).then_some(body / ACL_SHORT_ENTRY)
+    } else {
+        let longs = body - shorts;
+        (longs % ACL_LONG_ENTRY == 0).then_some(longs / ACL_LONG_ENTRY + 4)
+    }
+}
+
+/// `ext2_acl_size()`: the size `ext2_acl_to_disk()` gives `count` entries (saturating).
+fn acl_size_for_count(count: usize) -> usize {
+    let shorts = count.min(4) * ACL_SHORT_ENTRY;
+    let longs = count.saturating_sub(4).saturating_mul(ACL_LONG_ENTRY);
+    (ACL_HEADER_SIZE + shorts).saturating_add(longs)
+}
+
+/// Checks `value` as `ext2_acl_from_disk()` does, and refuses permission bits beyond `rwx`;
+/// calls `f(n, entry)` for each entry. Returns the number of entries.
+fn acl_walk(
+    value: &[u8],
+    mut f: impl FnMut(usize, AclEntry) -> Result<(), Corrupt>,
+) -> Result<usize, Corrupt> {
+    if value.len() < ACL_HEADER_SIZE {
+        return Err(Corrupt::new("ACL shorter than its header"));
+    }
+    if le32(value, 0)? != ACL_VERSION {
+        return Err(Corrupt::new("unknown ACL version"));
+    }
+    let count = acl_count_for_size(value.len())
+        .ok_or(Corrupt::new("ACL size fits no number of entries"))?;
+    let truncated = |_| Corrupt::new("ACL entry crosses the end of the value");
+    let mut off = ACL_HEADER_SIZE;
+    for n in 0..count {
+        let tag = le16(value, off).map_err(truncated)?;
+        let perm = le16(value, off + 2).map_err(truncated)?;
+        let tag = AclTag::from_raw(tag).ok_or(Corrupt::new("unknown ACL entry tag"))?;
+        if perm & !ACL_PERM_MASK != 0 {
+            return Err(Corrupt::new("ACL permission bits beyond rwx"));
+        }
+        let id = if tag.has_id() {
+            let id = le32(value, off + 4).map_err(truncated)?;
+            off += ACL_LONG_ENTRY;
+            id
+        } else {
+            off += ACL_SHORT_ENTRY;
+            0
+        };
+        f(n, AclEntry { tag, perm, id })?;
+    }
+    if off != value.len() {
+        return Err(Corrupt::new("ACL entries do not end with the value"));
+    }
+    Ok(count)
+}
+
+/// Number of entries of an ext2 on-disk ACL value (version 1 header, short entries for
+/// USER_OBJ/GROUP_OBJ/MASK/OTHER, long ones for USER/GROUP), checked as ext2_acl_from_disk does
+/// (size consistency, known tags; perm only the low 3 bits? – follow ext2: it copies e_perm; we
+/// refuse perm > 7 as corrupt). An empty value (header only) is 0 entries.
+///
+/// The size must be one `ext2_acl_count()` maps to a count (so four short entries at most, then
+/// long ones), and the entries, each as long as its tag makes it, must end exactly at the end.
+pub fn acl_count(value: &[u8]) -> Result<usize, Corrupt> {
+    acl_walk(value, |_, _| Ok(()))
+}
+
+/// Decodes into out[..count]; out.len() must be >= acl_count(value).
+///
+/// Returns the count. Errors, with `out` unchanged: those of [`acl_count`], and an `out` too
+/// short. Entries without an id get id 0.
+pub fn acl_decode(value: &[u8], out: &mut [AclEntry]) -> Result<usize, Corrupt> {
+    let count = acl_count(value)?;
+    if out.len() < count {
+        return Err(Corrupt::new("ACL has more entries than the room for them"));
+    }
+    acl_walk(value, |n, e| {
+        let slot = out
+            .get_mut(n)
+            .ok_or(Corrupt::new("ACL has more entries than the room for them"))?;
+        *slot = e;
+        Ok(())
+    })
+}
+
+/// Size of the encoding of `entries`.
+///
+/// The header, then 8 bytes for each `User`/`Group` entry and 4 for the others (saturating).
+pub fn acl_size(entries: &[AclEntry]) -> usize {
+    entries.iter().fold(ACL_HEADER_SIZE, |n, e| {
+        n.saturating_add(if e.tag.has_id() {
+            ACL_LONG_ENTRY
+        } else {
+            ACL_SHORT_ENTRY
+        })
+    })
+}
+
+/// Encodes (ext2_acl_to_disk) into out; returns the length. Err if out is too small.
+///
+/// Also an error (with `out` unchanged, as for a short `out`): permission bits beyond `rwx`,
+/// or entries whose size is not the one `ext2_acl_size()` gives their count, that is more
+/// than four entries without an id, or fewer than four with any entry with one (ext2 would
+/// write a value its reader refuses; no valid POSIX ACL is so, as `posix_acl_valid()` checks
+/// them). The id of entries without one is not stored.
+pub fn acl_encode(entries: &[AclEntry], out: &mut [u8]) -> Result<usize, Corrupt> {
+    if entries.iter().any(|e| e.perm & !ACL_PERM_MASK != 0) {
+        return Err(Corrupt::new("ACL permission bits beyond rwx"));
+    }
+    let size = acl_size(entries);
+    if size != acl_size_for_count(entries.len()) {
+        return Err(Corrupt::new("ACL entries ext2 cannot lay out"));
+    }
+    if out.len() < size {
+        return Err(Corrupt::new("ACL buffer too small"));
+    }
+    put_le32(out, 0, ACL_VERSION)?;
+    let mut off = ACL_HEADER_SIZE;
+    for e in entries {
+        put_le16(out, off, e.tag.raw())?;
+        put_le16(out, off + 2, e.perm)?;
+        if e.tag.has_id() {
+            put_le32(out, off + 4, e.id)?;
+            off += ACL_LONG_ENTRY;
+        } else {
+            off += ACL_SHORT_ENTRY;
+        }
+    }
+    Ok(size)
 }
