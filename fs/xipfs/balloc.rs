@@ -38,6 +38,10 @@ pub(crate) struct Locks {
     /// Serialises writes of the primary superblock.
     #[pin]
     pub(crate) sb: Mutex<()>,
+    /// Serialises reads and changes of extended attribute blocks, whose reference counts
+    /// inodes share ([`crate::xattr`]); taken inside an inode's lock, outside group locks.
+    #[pin]
+    pub(crate) xattr: Mutex<()>,
 }
 
 impl Locks {
@@ -45,6 +49,7 @@ impl Locks {
         pin_init!(Self {
             groups <- kernel::init::pin_init_array_from_fn(|_| new_mutex!((), "xipfs_group")),
             sb <- new_mutex!((), "xipfs_super"),
+            xattr <- new_mutex!((), "xipfs_xattr"),
         })
     }
 

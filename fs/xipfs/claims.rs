@@ -18,6 +18,8 @@
 //!   block it is, exactly the (inode, page index) `fs/dax.c` would record. Directory and
 //!   symlink blocks are walked the same way. Claiming again with the same owner is free (one
 //!   atomic load), so later walks cost little.
+//! - An inode's extended attribute block is claimed as [`Owner::Xattr`] when it is first
+//!   read: several inodes may share it, never a file or the metadata.
 //! - Blocks are never released on a read-only filesystem. The write path will claim a block
 //!   when it allocates it (after the bitmap says it is free: a failed claim then means a
 //!   corrupt image) and [`ClaimMap::release`] it when it frees it.
@@ -54,6 +56,9 @@ pub(crate) enum Owner {
         /// Which indirect block, below [`ondisk::INDIRECT_IDS`].
         id: u32,
     },
+    /// An extended attribute block: ext2 shares one between inodes with the same
+    /// attributes (its header counts them), so it has no one owner; `fs/dax.c` never sees it.
+    Xattr,
 }
 
 /// The kinds of filesystem metadata blocks.
@@ -85,6 +90,9 @@ const _: () = assert!(ondisk::INDIRECT_IDS < 1 << 31);
 
 const INDIRECT_BIT: u64 = 1 << 31;
 
+/// The slot value of [`Owner::Xattr`]: inode 0 like metadata, past the metadata kinds.
+const XATTR_SLOT: u64 = 0x100;
+
 impl Owner {
     /// The slot value: 0 is "unclaimed"; metadata is `1 + kind`; a file's blocks are the inode
     /// number in the high 32 bits and the logical block (or, with bit 31, the indirect block id)
@@ -92,6 +100,7 @@ impl Owner {
     fn encode(self) -> Option<u64> {
         match self {
             Owner::Meta(m) => META.iter().position(|&k| k == m).map(|i| i as u64 + 1),
+            Owner::Xattr => Some(XATTR_SLOT),
             Owner::Data { ino, lblk } if ino != 0 && u64::from(lblk) < INDIRECT_BIT => {
                 Some(u64::from(ino) << 32 | u64::from(lblk))
             }
@@ -106,6 +115,9 @@ impl Owner {
     fn decode(v: u64) -> Option<Self> {
         let ino = (v >> 32) as u32;
         let low = v as u32;
+        if v == XATTR_SLOT {
+            return Some(Owner::Xattr);
+        }
         if ino == 0 {
             return META.get((low as usize).checked_sub(1)?).map(|&m| Owner::Meta(m));
         }
@@ -135,6 +147,7 @@ impl fmt::Display for Described {
         match self.0 {
             Owner::Data { ino, lblk } => write!(f, "file block {lblk} of inode {ino}"),
             Owner::Indirect { ino, .. } => write!(f, "an indirect block of inode {ino}"),
+            Owner::Xattr => write!(f, "an extended attribute block"),
             Owner::Meta(m) => {
                 let what = match m {
                     Meta::Super => "the superblock",

@@ -342,7 +342,9 @@ fn make(dir: &INode, name: Option<&[u8]>, kind: NewNode<'_>, perm: u16) -> Resul
             return Err(e);
         }
     };
-    // From here on, a failure drops `new`, which discards it: its last `iput` frees it.
+    // From here on, a failure drops `new`, which discards it: its last `iput` frees it (and
+    // its number, and the ACLs it inherited, if storing them got that far).
+    let new = new.store_acls()?;
     let res = (|| -> Result {
         match kind {
             NewNode::Symlink(t) => {

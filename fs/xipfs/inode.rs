@@ -181,6 +181,7 @@ fn delete_blocks(inode: &INode) -> Result {
         if has_blocks {
             blockmap::free_from(inode, &mut st, 0)?;
         }
+        crate::xattr::release(inode, &mut st)?;
         store(inode, &mut st)?;
         let mut gone = st.raw.clone();
         gone.set_deleted(xip_util::real_seconds() as u32);

@@ -18,7 +18,7 @@ use crate::{
     claims::{self, ClaimMap, GroupError},
     ondisk, BlockBuf, SuperBlock,
 };
-use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU8, Ordering};
 use kernel::{c_str, fs, prelude::*, xip_util};
 
 /// What to do when corruption is found on a read-write mount (`errors=`, `s_errors`).
@@ -63,7 +63,16 @@ impl OnError {
 pub(crate) struct Options {
     /// `errors=`, if given.
     pub(crate) errors: Option<OnError>,
+    /// `acl` or `noacl`, if given (else the image's default mount options say).
+    pub(crate) acl: Option<bool>,
+    /// `user_xattr` or `nouser_xattr`, if given (else the image's default mount options say).
+    pub(crate) user_xattr: Option<bool>,
 }
+
+/// `EXT2_DEFM_XATTR_USER` of `s_default_mount_opts`: `user_xattr` unless told otherwise.
+const DEFM_XATTR_USER: u32 = 0x0004;
+/// `EXT2_DEFM_ACL`: `acl` unless told otherwise.
+const DEFM_ACL: u32 = 0x0008;
 
 /// What xipfs keeps of a mounted filesystem.
 pub(crate) struct SbData {
@@ -88,6 +97,10 @@ pub(crate) struct SbData {
     pub(crate) ro_compat: AtomicU32,
     /// Generation number for the next new inode.
     pub(crate) next_generation: AtomicU32,
+    /// COMPAT features now (`ext_attr` may be added).
+    pub(crate) compat: AtomicU32,
+    /// `user.` extended attributes are allowed (`user_xattr`).
+    pub(crate) user_xattr: AtomicBool,
 }
 
 impl SbData {
@@ -205,6 +218,7 @@ pub(crate) fn fill_super(
         } else {
             i32::MAX as i64
         },
+        posix_acl: nsb.options().acl.unwrap_or(sb.default_mount_opts & DEFM_ACL != 0),
     };
     let errors = nsb.options().errors.unwrap_or(OnError::from_s_errors(sb.errors));
     let data = SbData {
@@ -215,6 +229,10 @@ pub(crate) fn fill_super(
         errors: AtomicU8::new(errors as u8),
         ro_compat: AtomicU32::new(sb.feature_ro_compat),
         next_generation: AtomicU32::new(sb.wtime ^ sb.mtime.rotate_left(16)),
+        compat: AtomicU32::new(sb.feature_compat),
+        user_xattr: AtomicBool::new(
+            nsb.options().user_xattr.unwrap_or(sb.default_mount_opts & DEFM_XATTR_USER != 0),
+        ),
         sb,
         claims,
     };
@@ -282,20 +300,45 @@ pub(crate) fn write_super(dax: &fs::Dax, d: &SbData, what: SuperUpdate) -> Resul
         .map_err(bad)?;
     ondisk::put_le32(&mut raw, S_FEATURE_RO_COMPAT, d.ro_compat.load(Ordering::Relaxed))
         .map_err(bad)?;
+    ondisk::put_le32(&mut raw, S_FEATURE_COMPAT, d.compat.load(Ordering::Relaxed)).map_err(bad)?;
     dax.write(at, &raw)
 }
 
-/// The `errors=` behaviour in `/proc/mounts`, as `ext2_show_options` shows it: `continue`
-/// and `panic` always, `remount-ro` when the image's default is another.
-pub(crate) fn show_options(sb: &SuperBlock) -> &'static CStr {
+/// Records the `ext_attr` feature in the superblock, as ext2 does when it writes the first
+/// extended attribute block of an image.
+pub(crate) fn note_ext_attr(sb: &SuperBlock) -> Result {
+    let d = sb.data();
+    let old = d.compat.fetch_or(ondisk::COMPAT_EXT_ATTR, Ordering::Relaxed);
+    if old & ondisk::COMPAT_EXT_ATTR == 0 {
+        write_super(sb.dax(), d, SuperUpdate::Sync)?;
+    }
+    Ok(())
+}
+
+/// The options of a mount in `/proc/mounts`, as `ext2_show_options` shows them: `errors=`
+/// (`continue` and `panic` always, `remount-ro` when the image's default is another), and
+/// `user_xattr`/`acl` or their `no` forms when they differ from the image's default mount
+/// options.
+pub(crate) fn show_options(sb: &SuperBlock, out: &mut fs::ShownOptions<'_>) {
     let d = sb.data();
     match d.on_error() {
-        OnError::Continue => c_str!(",errors=continue"),
-        OnError::Panic => c_str!(",errors=panic"),
+        OnError::Continue => out.add(c_str!(",errors=continue")),
+        OnError::Panic => out.add(c_str!(",errors=panic")),
         OnError::RemountRo if OnError::from_s_errors(d.sb.errors) != OnError::RemountRo => {
-            c_str!(",errors=remount-ro")
+            out.add(c_str!(",errors=remount-ro"))
         }
-        OnError::RemountRo => c_str!(""),
+        OnError::RemountRo => {}
+    }
+    let def = d.sb.default_mount_opts;
+    match (d.user_xattr.load(Ordering::Relaxed), def & DEFM_XATTR_USER != 0) {
+        (true, false) => out.add(c_str!(",user_xattr")),
+        (false, true) => out.add(c_str!(",nouser_xattr")),
+        _ => {}
+    }
+    match (sb.posix_acl(), def & DEFM_ACL != 0) {
+        (true, false) => out.add(c_str!(",acl")),
+        (false, true) => out.add(c_str!(",noacl")),
+        _ => {}
     }
 }
 
@@ -331,6 +374,12 @@ pub(crate) fn remount(sb: &SuperBlock, opts: &Options, read_only: bool) -> Resul
     }
     if let Some(e) = opts.errors {
         d.errors.store(e as u8, Ordering::Relaxed);
+    }
+    if let Some(acl) = opts.acl {
+        sb.set_posix_acl(acl);
+    }
+    if let Some(user) = opts.user_xattr {
+        d.user_xattr.store(user, Ordering::Relaxed);
     }
     match (was_ro, read_only) {
         (false, true) => write_super(sb.dax(), d, SuperUpdate::Release),

@@ -15,8 +15,8 @@
 //!   kernel log line naming the device and inode.
 //!
 //! The parts follow `fs/ext2/`: [`sb`] (mount, statfs), [`inode`] (reading inodes),
-//! [`blockmap`] (file offsets to device blocks), [`dir`] (lookup, readdir), [`ondisk`] (the
-//! format).
+//! [`blockmap`] (file offsets to device blocks), [`dir`] (lookup, readdir), [`xattr`]
+//! (extended attributes and ACLs), [`ondisk`] (the format).
 
 use kernel::{c_str, fs, prelude::*, types::ARef};
 
@@ -28,6 +28,7 @@ mod dir;
 mod inode;
 pub mod ondisk;
 mod sb;
+mod xattr;
 
 #[cfg(CONFIG_XIPFS_KUNIT_TEST)]
 mod alloc_tests;
@@ -60,6 +61,7 @@ impl fs::FileSystem for Xipfs {
     type Super = Self;
     type Dir = Self;
     type File = Self;
+    type Xattr = Self;
     const NAME: &'static CStr = c_str!("xipfs");
     const SHOW_OPTIONS: &'static CStr = c_str!(",dax");
     const READ_ONLY: bool = false;
@@ -75,13 +77,23 @@ impl fs::FileSystem for Xipfs {
                 Ok(true)
             }
             (b"errors", None) => Err(EINVAL),
-            // xipfs keeps no extended attributes and no ACLs: saying so is accepted (scripts
-            // that mount ext2 with `-o noacl` work), asking for them is refused.
-            (b"noacl", None) | (b"nouser_xattr", None) => Ok(true),
-            (b"acl", None) | (b"user_xattr", None) => {
-                let what = if key == b"acl" { "acl" } else { "user_xattr" };
-                pr_err!("mount option {}: xipfs has no extended attributes or ACLs\n", what);
-                Err(EINVAL)
+            // As ext2: POSIX ACLs and `user.` attributes on or off (the image's default mount
+            // options say when no option does).
+            (b"acl", None) => {
+                opts.acl = Some(true);
+                Ok(true)
+            }
+            (b"noacl", None) => {
+                opts.acl = Some(false);
+                Ok(true)
+            }
+            (b"user_xattr", None) => {
+                opts.user_xattr = Some(true);
+                Ok(true)
+            }
+            (b"nouser_xattr", None) => {
+                opts.user_xattr = Some(false);
+                Ok(true)
             }
             _ => Ok(false),
         }
@@ -120,8 +132,8 @@ impl fs::sb::Operations for Xipfs {
         sb::put_super(sb)
     }
 
-    fn show_options(sb: &SuperBlock) -> &'static CStr {
-        sb::show_options(sb)
+    fn show_options(sb: &SuperBlock, out: &mut fs::ShownOptions<'_>) {
+        sb::show_options(sb, out)
     }
 
     fn remount(sb: &SuperBlock, opts: &sb::Options, read_only: bool) -> Result {
@@ -220,5 +232,43 @@ impl BlockBuf {
     pub(crate) fn read(&mut self, dax: &fs::Dax, blk: u32) -> Result<&[u8]> {
         dax.read(blk as u64 * ondisk::BLOCK_SIZE as u64, &mut self.0)?;
         Ok(&self.0)
+    }
+}
+
+#[vtable]
+impl fs::xattr::Operations for Xipfs {
+    type FileSystem = Self;
+
+    fn get(inode: &INode, ns: fs::xattr::Namespace, name: &[u8], buf: &mut [u8]) -> Result<usize> {
+        xattr::get(inode, ns, name, buf)
+    }
+
+    fn set(
+        inode: &INode,
+        ns: fs::xattr::Namespace,
+        name: &[u8],
+        value: Option<&[u8]>,
+        mode: fs::xattr::SetMode,
+    ) -> Result {
+        xattr::set(inode, ns, name, value, mode)
+    }
+
+    fn list(inode: &INode, list: &mut fs::xattr::XattrList<'_>) -> Result {
+        xattr::list(inode, list)
+    }
+
+    fn get_acl(
+        inode: &INode,
+        kind: fs::xattr::AclKind,
+    ) -> Result<Option<KVec<fs::xattr::AclEntry>>> {
+        xattr::get_acl(inode, kind)
+    }
+
+    fn set_acl(
+        inode: &INode,
+        kind: fs::xattr::AclKind,
+        acl: Option<&[fs::xattr::AclEntry]>,
+    ) -> Result {
+        xattr::set_acl(inode, kind, acl)
     }
 }

@@ -4,6 +4,7 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/posix_acl.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/dax.h>
@@ -229,4 +230,45 @@ unsigned long rust_helper_xip_dax_get_unmapped_area(struct file *file,
 #else
 	return mm_get_unmapped_area(current->mm, file, addr, len, pgoff, flags);
 #endif
+}
+
+/* Extended attributes and POSIX ACLs (rust/kernel/fs/xattr.rs). */
+
+bool rust_helper_xip_capable_sys_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
+void rust_helper_xip_posix_acl_release(struct posix_acl *acl)
+{
+	posix_acl_release(acl);
+}
+
+/* Entry @i of @acl, an ACL being filled: ids in the initial user namespace, as ext2 keeps them. */
+void rust_helper_xip_acl_entry_set(struct posix_acl *acl, unsigned int i, short tag,
+				   unsigned short perm, u32 id)
+{
+	struct posix_acl_entry *e = &acl->a_entries[i];
+
+	e->e_tag = tag;
+	e->e_perm = perm;
+	if (tag == ACL_USER)
+		e->e_uid = make_kuid(&init_user_ns, id);
+	else if (tag == ACL_GROUP)
+		e->e_gid = make_kgid(&init_user_ns, id);
+}
+
+void rust_helper_xip_acl_entry_get(const struct posix_acl *acl, unsigned int i, short *tag,
+				   unsigned short *perm, u32 *id)
+{
+	const struct posix_acl_entry *e = &acl->a_entries[i];
+
+	*tag = e->e_tag;
+	*perm = e->e_perm;
+	if (e->e_tag == ACL_USER)
+		*id = from_kuid(&init_user_ns, e->e_uid);
+	else if (e->e_tag == ACL_GROUP)
+		*id = from_kgid(&init_user_ns, e->e_gid);
+	else
+		*id = 0;
 }

@@ -25,7 +25,9 @@
 //!   block mapping ([`file::Operations::map`], the `iomap_begin` of the filesystem, which is
 //!   told what the access does: [`IomapFlags`]); other processes read mappings through
 //!   `vm_operations_struct.access`;
-//! - `statfs` ([`sb::Operations::statfs`]) and `/proc/mounts` options.
+//! - `statfs` ([`sb::Operations::statfs`]) and `/proc/mounts` options;
+//! - extended attributes and POSIX ACLs ([`xattr::Operations`]), with ACL inheritance and
+//!   `chmod` as the VFS rules say.
 //!
 //! Write support extends this (`iomap_begin` already receives the iomap flags; `page_mkwrite`
 //! takes the same fault path); until a filesystem sets [`FileSystem::READ_ONLY`] to `false`,
@@ -45,12 +47,15 @@ pub mod dir;
 pub mod file;
 mod inode;
 pub mod sb;
+pub mod xattr;
 
 pub use dax::Dax;
 pub use dir::{DirEmitter, DirEntryType, NewNode};
 pub use file::{Extent, ExtentKind, IomapFlags};
-pub use inode::{Attrs, Created, INode, INodeLookup, INodeParams, INodeType, NewINode, Timespec};
-pub use sb::{NewSuperBlock, Stat, SuperBlock, SuperParams};
+pub use inode::{
+    Attrs, Created, Filled, INode, INodeLookup, INodeParams, INodeType, NewINode, Timespec,
+};
+pub use sb::{NewSuperBlock, ShownOptions, Stat, SuperBlock, SuperParams};
 
 /// A filesystem type.
 pub trait FileSystem: Sized + Send + Sync + 'static {
@@ -85,6 +90,9 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
 
     /// The operations of regular files.
     type File: file::Operations<FileSystem = Self>;
+
+    /// The extended attribute and ACL operations, of inodes of every kind.
+    type Xattr: xattr::Operations<FileSystem = Self>;
 
     /// Checks one mount option (`key` or `key=value`): `Ok(true)` if accepted, `Ok(false)` if
     /// the filesystem does not know it (the VFS then refuses it with "Unknown parameter"), an
@@ -187,6 +195,7 @@ impl<T: FileSystem> Default for Type<T> {
 ///     type Super = Self;
 ///     type Dir = Self;
 ///     type File = Self;
+///     type Xattr = Self;
 ///     const NAME: &'static CStr = c_str!("doctestfs");
 ///     fn fill_super(_: &NewSuperBlock<'_, Self>) -> Result<((), fs::SuperParams)> {
 ///         Err(EINVAL)
@@ -208,6 +217,12 @@ impl<T: FileSystem> Default for Type<T> {
 /// impl fs::file::Operations for NoFs {
 ///     type FileSystem = Self;
 ///     fn map(_: &INode<Self>, _: u64, _: u64, _: IomapFlags) -> Result<Extent> { Err(EIO) }
+/// }
+///
+/// // No extended attributes, no ACLs.
+/// #[vtable]
+/// impl fs::xattr::Operations for NoFs {
+///     type FileSystem = Self;
 /// }
 ///
 /// static TYPE: fs::Type<NoFs> = fs::Type::new();

@@ -3,7 +3,7 @@
 //! Directories: lookup and iteration, and the directory operations a filesystem implements
 //! ([`Operations`]).
 
-use super::{inode::Created, FileSystem, INode};
+use super::{inode::Created, xattr, FileSystem, INode};
 use crate::{
     bindings,
     error::{code::*, Result},
@@ -233,6 +233,10 @@ impl<T: FileSystem> Tables<T> {
         rmdir: if <T::Dir as Operations>::HAS_RMDIR { Some(Self::rmdir) } else { None },
         rename: if <T::Dir as Operations>::HAS_RENAME { Some(Self::rename) } else { None },
         tmpfile: if <T::Dir as Operations>::HAS_TMPFILE { Some(Self::tmpfile) } else { None },
+        setattr: xattr::Tables::<T>::SETATTR,
+        listxattr: xattr::Tables::<T>::LISTXATTR,
+        get_inode_acl: xattr::Tables::<T>::GET_INODE_ACL,
+        set_acl: xattr::Tables::<T>::SET_ACL,
         // SAFETY: All other fields are optional callbacks, zero meaning the VFS default.
         ..unsafe { core::mem::zeroed() }
     };

@@ -32,7 +32,7 @@
 //! filesystem serialises its block map with its own lock, taken inside them, and must not
 //! mark the inode dirty while holding it (that calls its `write_inode`).
 
-use super::{FileSystem, INode, SuperBlock};
+use super::{xattr, FileSystem, INode, SuperBlock};
 use crate::{bindings, error::code::*, error::Result};
 use core::marker::PhantomData;
 use macros::vtable;
@@ -195,6 +195,9 @@ impl<T: FileSystem> Tables<T> {
     pub(crate) const FILE_IOPS: bindings::inode_operations = bindings::inode_operations {
         setattr: if Self::WRITABLE { Some(Self::setattr) } else { None },
         fiemap: Some(Self::fiemap),
+        listxattr: xattr::Tables::<T>::LISTXATTR,
+        get_inode_acl: xattr::Tables::<T>::GET_INODE_ACL,
+        set_acl: xattr::Tables::<T>::SET_ACL,
         // SAFETY: All other fields are optional callbacks, zero meaning the VFS default.
         ..unsafe { core::mem::zeroed() }
     };
@@ -666,7 +669,8 @@ impl<T: FileSystem> Tables<T> {
         // SAFETY: As above; `setattr_copy` leaves the size alone.
         unsafe { bindings::setattr_copy(idmap, raw, attr) };
         inode.mark_dirty();
-        0
+        // SAFETY: As above.
+        unsafe { xattr::Tables::<T>::chmod_acl(idmap, dentry, attr) }
     }
 
     /// Changes the size of `inode` to `size`, as `ext2_setsize` does; the inode lock is held.

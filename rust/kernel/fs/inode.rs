@@ -2,7 +2,7 @@
 
 //! Inodes: the inode cache, filling new inodes, freeing them.
 
-use super::{dir, file, FileSystem, SuperBlock};
+use super::{dir, file, xattr, FileSystem, SuperBlock};
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
@@ -379,6 +379,12 @@ impl<T: FileSystem> NewINode<T> {
     /// the directory's group if it is set-group-id, which new directories inherit), the
     /// permission bits `perm`, one link (two for a directory: its entry and its `.`), size
     /// zero, all times now.
+    ///
+    /// On a mount with POSIX ACLs, the permission bits are those the ACL rules leave of `perm`
+    /// (the umask applies only if `dir` has no default ACL), and the ACLs the inode inherits
+    /// from `dir` are stored by [`Filled::store_acls`], the one way to the [`Created`] inode
+    /// that a directory operation returns: the filesystem calls it before it links the inode
+    /// anywhere.
     pub fn init_new(
         self,
         dir: &INode<T>,
@@ -386,7 +392,7 @@ impl<T: FileSystem> NewINode<T> {
         perm: u16,
         generation: u32,
         data: T::INodeData,
-    ) -> Result<Created<T>> {
+    ) -> Result<Filled<T>> {
         let ptr = self.inode.as_ptr();
         let (fmt, link, rdev) = kind(typ)?;
         let mode = fmt | (perm as u32 & 0o7777);
@@ -405,12 +411,19 @@ impl<T: FileSystem> NewINode<T> {
             bindings::simple_inode_init_ts(ptr);
             (*ptr).i_generation = generation;
         }
+        // Before `fill`: a failure drops `self`, an inode never filled, whose number stays
+        // the filesystem's to release.
+        // SAFETY: `i_mode` of the new inode, which only we can see.
+        let acls = unsafe { xattr::Tables::<T>::create_acls(dir, addr_of_mut!((*ptr).i_mode)) }?;
         let ptr = self.fill(link, rdev, data)?;
-        // INVARIANT: Filled, still new and locked; our reference is handed over.
-        Ok(Created {
-            // SAFETY: Valid, so not null.
-            inode: unsafe { NonNull::new_unchecked(ptr) },
-            _p: PhantomData,
+        Ok(Filled {
+            // INVARIANT: Filled, still new and locked; our reference is handed over.
+            inode: Created {
+                // SAFETY: Valid, so not null.
+                inode: unsafe { NonNull::new_unchecked(ptr) },
+                _p: PhantomData,
+            },
+            acls,
         })
     }
 
@@ -447,9 +460,12 @@ impl<T: FileSystem> NewINode<T> {
                     (*ptr).__bindgen_anon_3.i_fop = &dir::Tables::<T>::DIR_FOPS;
                 }
                 bindings::S_IFLNK => {
-                    (*ptr).i_op = core::ptr::addr_of!(bindings::simple_symlink_inode_operations);
+                    (*ptr).i_op = &xattr::Tables::<T>::SYMLINK_IOPS;
                 }
-                _ => bindings::init_special_inode(ptr, mode as _, rdev),
+                _ => {
+                    bindings::init_special_inode(ptr, mode as _, rdev);
+                    (*ptr).i_op = &xattr::Tables::<T>::SPECIAL_IOPS;
+                }
             }
             let private = KBox::into_raw(private);
             if let Some(link) = &(*private).link {
@@ -460,6 +476,33 @@ impl<T: FileSystem> NewINode<T> {
         }
         core::mem::forget(self);
         Ok(ptr)
+    }
+}
+
+/// A brand-new inode, filled by [`NewINode::init_new`], with the ACLs it inherits from its
+/// directory not stored yet (none on mounts without ACLs). [`Filled::store_acls`] stores them
+/// and gives the [`Created`] inode; dropping it discards the inode as dropping a [`Created`]
+/// does.
+pub struct Filled<T: FileSystem> {
+    inode: Created<T>,
+    acls: xattr::NewAcls,
+}
+
+impl<T: FileSystem> Filled<T> {
+    /// Stores the inherited ACLs through [`super::xattr::Operations::set_acl`]. On failure
+    /// the inode is discarded: its last reference frees it
+    /// ([`super::sb::Operations::delete_inode`]), with what storing the ACLs had allocated.
+    pub fn store_acls(self) -> Result<Created<T>> {
+        xattr::Tables::<T>::store_new_acls(&self.inode, &self.acls)?;
+        Ok(self.inode)
+    }
+}
+
+impl<T: FileSystem> core::ops::Deref for Filled<T> {
+    type Target = INode<T>;
+
+    fn deref(&self) -> &INode<T> {
+        &self.inode
     }
 }
 

@@ -3,7 +3,7 @@
 //! Superblocks: mounting, `statfs`, unmounting, and the superblock operations a filesystem
 //! implements ([`Operations`]).
 
-use super::{inode, Dax, FileSystem, INode, INodeLookup, NewINode};
+use super::{inode, xattr, Dax, FileSystem, INode, INodeLookup, NewINode};
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings,
@@ -55,9 +55,9 @@ pub trait Operations {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Options of this mount to show in `/proc/mounts` after the generic ones and
-    /// [`FileSystem::SHOW_OPTIONS`], each starting with a comma (`,errors=remount-ro`).
-    fn show_options(_sb: &SuperBlock<Self::FileSystem>) -> &'static CStr {
+    /// Adds the options of this mount to show in `/proc/mounts` after the generic ones and
+    /// [`FileSystem::SHOW_OPTIONS`] to `out` ([`ShownOptions::add`]).
+    fn show_options(_sb: &SuperBlock<Self::FileSystem>, _out: &mut ShownOptions<'_>) {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -73,6 +73,25 @@ pub trait Operations {
     }
 }
 
+/// Where [`Operations::show_options`] puts the options of a mount (the `seq_file` of
+/// `/proc/mounts`).
+///
+/// # Invariants
+///
+/// `seq` is the valid `seq_file` of the `show_options` call in progress.
+pub struct ShownOptions<'a> {
+    seq: *mut bindings::seq_file,
+    _p: PhantomData<&'a mut bindings::seq_file>,
+}
+
+impl ShownOptions<'_> {
+    /// Adds `opt`, which starts with a comma (`,errors=remount-ro`).
+    pub fn add(&mut self, opt: &CStr) {
+        // SAFETY: `seq` is valid (type invariant); `opt` is NUL-terminated.
+        unsafe { bindings::__seq_puts(self.seq, opt.as_char_ptr()) };
+    }
+}
+
 /// What the filesystem tells the VFS about a new superblock.
 pub struct SuperParams {
     /// The filesystem's magic number, as `statfs` reports it.
@@ -83,6 +102,9 @@ pub struct SuperParams {
     pub time_min: i64,
     /// The latest time stamp (seconds) the filesystem can store.
     pub time_max: i64,
+    /// POSIX ACLs are enforced on this mount (`SB_POSIXACL`; ignored if the filesystem has
+    /// no [`super::xattr::Operations::get_acl`]); see [`SuperBlock::set_posix_acl`].
+    pub posix_acl: bool,
 }
 
 /// `statfs(2)` figures.
@@ -206,6 +228,28 @@ impl<T: FileSystem> SuperBlock<T> {
     pub fn force_read_only(&self) {
         // SAFETY: The superblock is valid; this is what `ext2_error()` does to `s_flags`.
         unsafe { (*self.as_raw()).s_flags |= bindings::SB_RDONLY as usize };
+    }
+
+    /// Whether POSIX ACLs are enforced on this mount (`SB_POSIXACL`).
+    pub fn posix_acl(&self) -> bool {
+        // SAFETY: The superblock is valid; `s_flags` is read without a lock by C too.
+        unsafe { core::ptr::read_volatile(&(*self.as_raw()).s_flags) & bindings::SB_POSIXACL as usize != 0 }
+    }
+
+    /// Turns POSIX ACLs on or off for this mount (a remount with `acl` or `noacl`), if the
+    /// filesystem has ACLs ([`super::xattr::Operations::get_acl`]). Called from
+    /// [`Operations::remount`].
+    pub fn set_posix_acl(&self, on: bool) {
+        if !xattr::Tables::<T>::HAS_ACL {
+            return;
+        }
+        let flag = bindings::SB_POSIXACL as usize;
+        // SAFETY: The superblock is valid; during a remount the VFS holds `s_umount`
+        // exclusively, under which ext2's remount changes `s_flags` too.
+        unsafe {
+            let f = &mut (*self.as_raw()).s_flags;
+            *f = if on { *f | flag } else { *f & !flag };
+        }
     }
 
     /// A new inode numbered `ino`, locked, to fill with [`NewINode::init_new`] (or
@@ -447,6 +491,12 @@ impl<T: FileSystem> Tables<T> {
                 (*sb).s_time_max = params.time_max;
                 (*sb).s_op = &Self::SUPER_OPS;
                 (*sb).s_time_gran = 1;
+                if xattr::Tables::<T>::HAS_XATTR {
+                    (*sb).s_xattr = xattr::Tables::<T>::HANDLERS.as_ptr();
+                }
+                if params.posix_acl && xattr::Tables::<T>::HAS_ACL {
+                    (*sb).s_flags |= bindings::SB_POSIXACL as usize;
+                }
                 (*sb).s_fs_info = KBox::into_raw(info).cast();
             }
             // SAFETY: `s_fs_info` was just set, as `SuperBlock` requires.
@@ -592,11 +642,9 @@ impl<T: FileSystem> Tables<T> {
         if <T::Super as Operations>::HAS_SHOW_OPTIONS {
             // SAFETY: The VFS passes the root of a mounted superblock of ours.
             let sb = unsafe { SuperBlock::<T>::from_raw((*root).d_sb) };
-            let extra = <T::Super as Operations>::show_options(sb);
-            if !extra.is_empty() {
-                // SAFETY: As above.
-                unsafe { bindings::__seq_puts(seq, extra.as_char_ptr()) };
-            }
+            // INVARIANT: `seq` is valid during this call.
+            let mut out = ShownOptions { seq, _p: PhantomData };
+            <T::Super as Operations>::show_options(sb, &mut out);
         }
         0
     }
