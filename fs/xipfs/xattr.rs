@@ -100,12 +100,12 @@ fn map_err(e: ondisk::XattrError) -> Error {
 /// `buf` is empty).
 fn get_raw(inode: &INode, index: u8, name: &[u8], buf: &mut [u8]) -> Result<usize> {
     let sb = inode.super_block();
-    let mut b = BlockBuf::new()?;
     let st = inode.data().lock();
     let blk = st.raw.file_acl;
     if blk == 0 {
         return Err(ENODATA);
     }
+    let mut b = BlockBuf::new()?;
     let _x = sb.data().locks.xattr.lock();
     let xb = read_block(sb, inode.ino() as u32, blk, &mut b)?;
     let v = xb.get(index, name).ok_or(ENODATA)?;
@@ -275,12 +275,12 @@ pub(crate) fn set(
 /// `listxattr`.
 pub(crate) fn list(inode: &INode, list: &mut XattrList<'_>) -> Result {
     let sb = inode.super_block();
-    let mut b = BlockBuf::new()?;
     let st = inode.data().lock();
     let blk = st.raw.file_acl;
     if blk == 0 {
         return Ok(());
     }
+    let mut b = BlockBuf::new()?;
     let _x = sb.data().locks.xattr.lock();
     let xb = read_block(sb, inode.ino() as u32, blk, &mut b)?;
     let user = user_on(sb);
@@ -322,6 +322,11 @@ fn tag_to_disk(t: AclTag) -> ondisk::AclTag {
 /// Reads ACL `kind` of `inode`.
 pub(crate) fn get_acl(inode: &INode, kind: AclKind) -> Result<Option<KVec<AclEntry>>> {
     let sb = inode.super_block();
+    // Most inodes have no attributes: the VFS asks every directory for its default ACL at
+    // each create (and caches the answer), so this costs nothing for them.
+    if inode.data().lock().raw.file_acl == 0 {
+        return Ok(None);
+    }
     let mut value = KVec::from_elem(0u8, ondisk::BLOCK_SIZE, GFP_KERNEL)?;
     let len = match get_raw(inode, acl_index(kind), b"", &mut value) {
         Ok(n) => n,
