@@ -2805,7 +2805,9 @@ impl<'a> XattrBlock<'a> {
             let index = byte(raw, off + E_NAME_INDEX)?;
             let next = off + xattr_entry_len(name_len);
             if next + XATTR_PAD > BLOCK_SIZE {
-                return Err(Corrupt::new("extended attribute entry crosses the block end"));
+                return Err(Corrupt::new(
+                    "extended attribute entry crosses the block end",
+                ));
             }
             if le32(raw, off + E_VALUE_BLOCK)? != 0 {
                 return Err(Corrupt::new("extended attribute value in another block"));
@@ -2818,7 +2820,9 @@ impl<'a> XattrBlock<'a> {
             }
             let name = raw
                 .get(off + E_NAME..off + E_NAME + name_len)
-                .ok_or(Corrupt::new("extended attribute entry crosses the block end"))?;
+                .ok_or(Corrupt::new(
+                    "extended attribute entry crosses the block end",
+                ))?;
             if let Some((pi, pn)) = prev {
                 if xattr_cmp(pi, pn, index, name) != core::cmp::Ordering::Less {
                     return Err(Corrupt::new(
@@ -2890,10 +2894,11 @@ impl<'a> XattrBlock<'a> {
     /// Bytes of the block taken by the header, the entry table and its terminator, and the
     /// values (each padded to 4): what [`xattr_write`] would need for these entries.
     pub fn used(&self) -> usize {
-        self.raw_entries().fold(XATTR_HEADER_SIZE + XATTR_PAD, |n, e| {
-            n.saturating_add(xattr_entry_len(e.entry.name.len()))
-                .saturating_add(e.padded.len())
-        })
+        self.raw_entries()
+            .fold(XATTR_HEADER_SIZE + XATTR_PAD, |n, e| {
+                n.saturating_add(xattr_entry_len(e.entry.name.len()))
+                    .saturating_add(e.padded.len())
+            })
     }
 
     /// The entries in on-disk order.
@@ -3104,7 +3109,9 @@ pub fn xattr_write(
                 .ok_or(XattrError::NoSpace)?;
         }
         let hash = xattr_hash(n, padded, false);
-        block_hash = block_hash.filter(|_| hash != 0).map(|h| h.rotate_left(16) ^ hash);
+        block_hash = block_hash
+            .filter(|_| hash != 0)
+            .map(|h| h.rotate_left(16) ^ hash);
         put_byte(out, off + E_NAME_LEN, name_len).map_err(full)?;
         put_byte(out, off + E_NAME_INDEX, idx).map_err(full)?;
         let offs16 = u16::try_from(offs).map_err(|_| XattrError::NoSpace)?;
@@ -3274,12 +3281,11 @@ fn acl_walk(
 }
 
 /// Number of entries of an ext2 on-disk ACL value (version 1 header, short entries for
-/// USER_OBJ/GROUP_OBJ/MASK/OTHER, long ones for USER/GROUP), checked as ext2_acl_from_disk does
-/// (size consistency, known tags; perm only the low 3 bits? – follow ext2: it copies e_perm; we
-/// refuse perm > 7 as corrupt). An empty value (header only) is 0 entries.
-///
-/// The size must be one `ext2_acl_count()` maps to a count (so four short entries at most, then
-/// long ones), and the entries, each as long as its tag makes it, must end exactly at the end.
+/// USER_OBJ/GROUP_OBJ/MASK/OTHER, long ones for USER/GROUP), checked as ext2_acl_from_disk does:
+/// the size must be one `ext2_acl_count()` maps to a count (four short entries at most, then
+/// long ones), every tag known, and the entries, each as long as its tag makes it, must end
+/// exactly at the end of the value. Permission bits beyond `rwx` (perm > 7), which ext2 copies
+/// as they are, are refused as corrupt too. An empty value (header only) is 0 entries.
 pub fn acl_count(value: &[u8]) -> Result<usize, Corrupt> {
     acl_walk(value, |_, _| Ok(()))
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! KUnit suite `xipfs_ondisk`: the on-disk format parsers and writers on crafted buffers and on
-//! bytes of a real `mke2fs` image; the filesystem's block-map walk (`blockmap::walk`) and claim
-//! map (`claims`) on in-memory images, with cross-linked block maps. Each case keeps at most two
-//! 4096-byte blocks on the stack (the walk's buffer is on the heap).
+//! bytes of a real `mke2fs` image (and of an extended attribute block e2fsprogs wrote); the
+//! filesystem's block-map walk (`blockmap::walk`) and claim map (`claims`) on in-memory images,
+//! with cross-linked block maps. Each case keeps at most two 4096-byte blocks on the stack (the
+//! walk's buffer, and the extended attribute tests' other blocks, are on the heap).
 
 use crate::{
     blockmap::{walk, BlockSource, WalkError},
@@ -3230,6 +3231,390 @@ fn write_dir_dx_root(t: &mut Test) {
     kunit_expect_eq!(t, dir_block_is_empty(&sb, &block, true), Ok(true));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Extended attribute blocks and POSIX ACL values.
+
+/// The extended attribute block of `/f` in the `xattr` image of `tests/host/ondisk/mkimages.sh`,
+/// as e2fsprogs 1.47.0's `debugfs ea_set` wrote it: `user.comment` = "hello", the access ACL
+/// [`real_acl`] (given to debugfs in the VFS's format) and `trusted.t` = 40 bytes. e2fsprogs
+/// leaves `h_hash` 0; its entry hashes are ext2's.
+const REAL_XATTR: &[(usize, &str)] = &[
+    (2, "02ea0100000001"),
+    (
+        32,
+        "0701f80f0000000005000000af758f7d636f6d6d656e74000002dc0f000000001c0000002500f903\
+         0104b40f00000000280000002c1c194174",
+    ),
+    (
+        4020,
+        "61206c6f6e6765722076616c756520666f7220746865207472757374656420617474726962757465\
+         010000000100060002000400e803000004000400100004002000000068656c6c6f",
+    ),
+];
+
+/// The ACL of [`REAL_XATTR`]: owner rw, user 1000 r, group r, mask r, other nothing.
+fn real_acl() -> [AclEntry; 5] {
+    let e = |tag, perm, id| AclEntry { tag, perm, id };
+    [
+        e(AclTag::UserObj, 6, 0),
+        e(AclTag::User, 4, 1000),
+        e(AclTag::GroupObj, 4, 0),
+        e(AclTag::Mask, 4, 0),
+        e(AclTag::Other, 0, 0),
+    ]
+}
+
+/// A block e2fsprogs wrote: its entries, values, hashes and ACL; and `xattr_write` builds the
+/// same bytes (but `h_hash`, which it computes) from the same three settings.
+fn xattr_real_block(t: &mut Test) {
+    let mut block = [0u8; BLOCK_SIZE];
+    fill(&mut block, REAL_XATTR);
+    let x = XattrBlock::parse(&block);
+    kunit_expect!(t, x.is_ok(), "{:?}", x.err());
+    let Ok(x) = x else { return };
+    kunit_expect_eq!(t, x.refcount(), 1);
+    kunit_expect_eq!(t, x.hash(), 0);
+    kunit_expect_eq!(t, x.computed_hash(), 0x3cb3_6a7a);
+    kunit_expect!(t, x.check_entry_hashes());
+    kunit_expect!(t, !x.check_hashes());
+    kunit_expect_eq!(t, x.used(), 36 + 24 + 16 + 20 + 8 + 28 + 40);
+    let want: [(u8, &[u8], usize); 3] = [
+        (XATTR_INDEX_USER, b"comment", 5),
+        (XATTR_INDEX_POSIX_ACL_ACCESS, b"", 28),
+        (XATTR_INDEX_TRUSTED, b"t", 40),
+    ];
+    kunit_expect_eq!(t, x.entries().count(), 3);
+    for (e, w) in x.entries().zip(want) {
+        kunit_expect_eq!(t, (e.index, e.name, e.value.len()), w);
+    }
+    kunit_expect_eq!(t, x.get(XATTR_INDEX_USER, b"comment"), Some(&b"hello"[..]));
+    kunit_expect_eq!(t, x.get(XATTR_INDEX_USER, b"t"), None);
+    kunit_expect_eq!(t, x.get(XATTR_INDEX_USER, b"commenT"), None);
+    kunit_expect_eq!(t, x.get(XATTR_INDEX_SECURITY, b"t"), None);
+    let trusted = x.get(XATTR_INDEX_TRUSTED, b"t").unwrap_or(&[]);
+    kunit_expect_eq!(t, trusted.get(..8), Some(&b"a longer"[..]));
+    // The entry hashes e2fsprogs computed.
+    kunit_expect_eq!(t, xattr_hash_entry(b"comment", b"hello"), 0x7d8f_75af);
+    kunit_expect_eq!(t, le32(&block, 32 + 12), Ok(0x7d8f_75af));
+    kunit_expect_eq!(t, xattr_hash_entry(b"t", trusted), 0x4119_1c2c);
+    // The ACL.
+    let acl = x.get(XATTR_INDEX_POSIX_ACL_ACCESS, b"").unwrap_or(&[]);
+    kunit_expect_eq!(t, acl_count(acl), Ok(5));
+    let mut entries = [AclEntry {
+        tag: AclTag::Other,
+        perm: 7,
+        id: 7,
+    }; 8];
+    kunit_expect_eq!(t, acl_decode(acl, &mut entries), Ok(5));
+    kunit_expect_eq!(t, entries[..5], real_acl());
+    let mut enc = [0u8; 64];
+    kunit_expect_eq!(t, acl_encode(&real_acl(), &mut enc), Ok(28));
+    kunit_expect_eq!(t, enc.get(..28), Some(acl));
+
+    // Rebuilt: comment, then the trusted value, then the ACL, each into a fresh block.
+    let (Ok(mut a), Ok(mut b)) = (
+        KVec::from_elem(0u8, BLOCK_SIZE, GFP_KERNEL),
+        KVec::from_elem(0u8, BLOCK_SIZE, GFP_KERNEL),
+    ) else {
+        kunit_expect!(t, false, "no memory for two blocks");
+        return;
+    };
+    let create = |v| XattrChange::Set(v, XattrSetMode::Create);
+    let r = xattr_write(
+        None,
+        XATTR_INDEX_USER,
+        b"comment",
+        create(b"hello"),
+        1,
+        &mut a,
+    );
+    kunit_expect_eq!(t, r, Ok(XattrWritten::Block));
+    let Ok(pa) = XattrBlock::parse(&a) else {
+        kunit_expect!(t, false, "first block refused");
+        return;
+    };
+    let r = xattr_write(
+        Some(&pa),
+        XATTR_INDEX_TRUSTED,
+        b"t",
+        create(trusted),
+        1,
+        &mut b,
+    );
+    kunit_expect_eq!(t, r, Ok(XattrWritten::Block));
+    let Ok(pb) = XattrBlock::parse(&b) else {
+        kunit_expect!(t, false, "second block refused");
+        return;
+    };
+    let r = xattr_write(
+        Some(&pb),
+        XATTR_INDEX_POSIX_ACL_ACCESS,
+        b"",
+        create(acl),
+        1,
+        &mut a,
+    );
+    kunit_expect_eq!(t, r, Ok(XattrWritten::Block));
+    kunit_expect_eq!(t, a.get(..12), block.get(..12));
+    kunit_expect_eq!(t, le32(&a, 12), Ok(0x3cb3_6a7a));
+    kunit_expect!(
+        t,
+        a.get(16..) == block.get(16..),
+        "not the bytes e2fsprogs wrote"
+    );
+    kunit_expect_eq!(t, XattrBlock::parse(&a).map(|x| x.check_hashes()), Ok(true));
+}
+
+/// The writer's refusals and edits, each with ext2's error, and the refcount setter.
+fn xattr_write_edit(t: &mut Test) {
+    use XattrError::*;
+    let mut out = [0u8; BLOCK_SIZE];
+    let (Ok(mut next), Ok(big)) = (
+        KVec::from_elem(0u8, BLOCK_SIZE, GFP_KERNEL),
+        KVec::from_elem(7u8, BLOCK_SIZE + 1, GFP_KERNEL),
+    ) else {
+        kunit_expect!(t, false, "no memory");
+        return;
+    };
+    let any = |v| XattrChange::Set(v, XattrSetMode::Any);
+    let user = XATTR_INDEX_USER;
+    // Refused before anything is looked at: ERANGE.
+    let long = [b'n'; XATTR_NAME_MAX + 1];
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, 0, b"a", any(b"1"), 1, &mut out),
+        Err(Range)
+    );
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, b"", any(b"1"), 1, &mut out),
+        Err(Range)
+    );
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, &long, any(b"1"), 1, &mut out),
+        Err(Range)
+    );
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, b"a", any(&big), 1, &mut out),
+        Err(Range)
+    );
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, b"a", any(b"1"), 0, &mut out),
+        Err(Range)
+    );
+    let fits = big.get(..BLOCK_SIZE - 32 - 4 - 20).unwrap_or(&[]);
+    let over = big.get(..BLOCK_SIZE - 32 - 4 - 20 + 1).unwrap_or(&[]);
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, b"w", any(over), 1, &mut out),
+        Err(NoSpace)
+    );
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, b"a", XattrChange::Remove, 1, &mut out),
+        Err(NotFound)
+    );
+    let replace = XattrChange::Set(b"1", XattrSetMode::Replace);
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, b"a", replace, 1, &mut out),
+        Err(NotFound)
+    );
+    kunit_expect!(
+        t,
+        out.iter().all(|&b| b == 0),
+        "out changed by a refused write"
+    );
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, b"w", any(fits), 1, &mut out),
+        Ok(XattrWritten::Block)
+    );
+    kunit_expect_eq!(t, XattrBlock::parse(&out).map(|x| x.used()), Ok(BLOCK_SIZE));
+
+    // user.a = "1"; then create again, replace an absent one, set again, remove.
+    kunit_expect_eq!(
+        t,
+        xattr_write(None, user, b"a", any(b"1"), 1, &mut out),
+        Ok(XattrWritten::Block)
+    );
+    let Ok(x) = XattrBlock::parse(&out) else {
+        kunit_expect!(t, false, "written block refused");
+        return;
+    };
+    kunit_expect!(t, x.check_hashes());
+    kunit_expect_eq!(t, x.get(user, b"a"), Some(&b"1"[..]));
+    let create = XattrChange::Set(b"2", XattrSetMode::Create);
+    kunit_expect_eq!(
+        t,
+        xattr_write(Some(&x), user, b"a", create, 1, &mut next),
+        Err(Exists)
+    );
+    let replace_b = XattrChange::Set(b"2", XattrSetMode::Replace);
+    kunit_expect_eq!(
+        t,
+        xattr_write(Some(&x), user, b"b", replace_b, 1, &mut next),
+        Err(NotFound)
+    );
+    kunit_expect_eq!(
+        t,
+        xattr_write(Some(&x), user, b"a", any(b"22"), 2, &mut next),
+        Ok(XattrWritten::Block)
+    );
+    let y = XattrBlock::parse(&next);
+    kunit_expect_eq!(
+        t,
+        y.map(|y| (y.get(user, b"a"), y.refcount(), y.entries().count())),
+        Ok((Some(&b"22"[..]), 2, 1))
+    );
+    let before = digest(&next);
+    kunit_expect_eq!(
+        t,
+        xattr_write(Some(&x), user, b"a", XattrChange::Remove, 1, &mut next),
+        Ok(XattrWritten::Empty)
+    );
+    kunit_expect_eq!(t, digest(&next), before);
+    // An ACL name is empty; it sorts after every user name.
+    let acl = [1u8, 0, 0, 0];
+    let r = xattr_write(
+        Some(&x),
+        XATTR_INDEX_POSIX_ACL_DEFAULT,
+        b"",
+        any(&acl),
+        1,
+        &mut next,
+    );
+    kunit_expect_eq!(t, r, Ok(XattrWritten::Block));
+    if let Ok(y) = XattrBlock::parse(&next) {
+        let mut it = y.entries().map(|e| (e.index, e.name));
+        kunit_expect_eq!(t, it.next(), Some((user, &b"a"[..])));
+        kunit_expect_eq!(
+            t,
+            it.next(),
+            Some((XATTR_INDEX_POSIX_ACL_DEFAULT, &b""[..]))
+        );
+        kunit_expect_eq!(t, it.next(), None);
+    }
+
+    // The refcount alone changes; the hashes stay right.
+    let hash = le32(&out, 12);
+    kunit_expect!(t, xattr_set_refcount(&mut out, 0).is_err());
+    kunit_expect_eq!(t, xattr_set_refcount(&mut out, 1024), Ok(()));
+    kunit_expect_eq!(
+        t,
+        XattrBlock::parse(&out).map(|x| (x.refcount(), x.check_hashes())),
+        Ok((1024, true))
+    );
+    kunit_expect_eq!(t, le32(&out, 12), hash);
+    kunit_expect!(t, xattr_set_refcount(&mut out[..100], 1).is_err());
+}
+
+/// Corrupt blocks, each refused with its reason, and left alone by `xattr_set_refcount`.
+fn xattr_corrupt(t: &mut Test) {
+    use xattr_off::*;
+    let mut block = [0u8; BLOCK_SIZE];
+    let cases: [(fn(&mut [u8]), &str); 8] = [
+        (
+            |b| put32(b, H_MAGIC, 0xEA01_0000),
+            "bad extended attribute block magic",
+        ),
+        (
+            |b| put32(b, H_BLOCKS, 2),
+            "extended attribute block with h_blocks not 1",
+        ),
+        (
+            |b| put32(b, H_REFCOUNT, 0),
+            "extended attribute block with refcount 0",
+        ),
+        (
+            |b| put32(b, 32 + E_VALUE_BLOCK, 9),
+            "extended attribute value in another block",
+        ),
+        (
+            |b| put8(b, 72 + E_NAME_INDEX, 1),
+            "extended attribute entries not sorted, or one twice",
+        ),
+        (
+            |b| put8(b, 32 + E_NAME_INDEX, 0),
+            "extended attribute with name index 0",
+        ),
+        (
+            |b| put16(b, 72 + E_VALUE_OFFS, 4021),
+            "extended attribute value not 4-byte aligned",
+        ),
+        (
+            |b| put16(b, 72 + E_VALUE_OFFS, 4056),
+            "extended attribute value overlaps the table or another value",
+        ),
+    ];
+    for (corrupt, what) in cases {
+        fill(&mut block, REAL_XATTR);
+        corrupt(&mut block);
+        kunit_expect_eq!(t, XattrBlock::parse(&block).err(), Some(Corrupt { what }));
+        let before = digest(&block);
+        kunit_expect!(t, xattr_set_refcount(&mut block, 2).is_err(), "{}", what);
+        kunit_expect_eq!(t, digest(&block), before);
+    }
+    fill(&mut block, REAL_XATTR);
+    put8(&mut block, 56 + E_NAME_INDEX, XATTR_INDEX_USER);
+    kunit_expect_eq!(
+        t,
+        XattrBlock::parse(&block).err(),
+        Some(Corrupt {
+            what: "empty extended attribute name"
+        })
+    );
+    kunit_expect!(t, XattrBlock::parse(&block[..BLOCK_SIZE - 4]).is_err());
+    // Wrong hashes are not corruption (ext2 does not check them).
+    fill(&mut block, REAL_XATTR);
+    put32(&mut block, 32 + E_HASH, 1);
+    kunit_expect_eq!(
+        t,
+        XattrBlock::parse(&block).map(|x| x.check_entry_hashes()),
+        Ok(false)
+    );
+}
+
+/// The ext2 ACL value: encoding, decoding, and what each refuses.
+fn acl_codec(t: &mut Test) {
+    let acl = real_acl();
+    kunit_expect_eq!(t, acl_size(&acl), 28);
+    let mut v = [0u8; 32];
+    kunit_expect_eq!(t, acl_encode(&acl, &mut v), Ok(28));
+    let want = [
+        1u8, 0, 0, 0, 1, 0, 6, 0, 2, 0, 4, 0, 0xe8, 3, 0, 0, 4, 0, 4, 0, 0x10, 0, 4, 0, 0x20, 0, 0,
+        0,
+    ];
+    kunit_expect_eq!(t, v.get(..28), Some(&want[..]));
+    let mut out = [AclEntry {
+        tag: AclTag::Other,
+        perm: 0,
+        id: 0,
+    }; 5];
+    kunit_expect_eq!(t, acl_decode(&want, &mut out), Ok(5));
+    kunit_expect_eq!(t, out, acl);
+    kunit_expect!(t, acl_decode(&want, &mut out[..4]).is_err());
+    kunit_expect_eq!(t, acl_count(&want[..4]), Ok(0));
+    kunit_expect!(t, acl_count(&want[..3]).is_err());
+    kunit_expect!(t, acl_count(&want[..24]).is_err()); // no count has 24 bytes
+    kunit_expect!(t, acl_count(&want[..27]).is_err());
+    for (at, byte) in [(0, 2), (4, 0x40), (6, 8), (8, 1), (20, 2)] {
+        let mut bad = want;
+        put8(&mut bad, at, byte);
+        kunit_expect!(t, acl_count(&bad).is_err(), "byte {} = {}", at, byte);
+    }
+    // The encoder refuses what ext2 could not read back, and a short buffer.
+    let e = |tag, perm, id| AclEntry { tag, perm, id };
+    kunit_expect!(t, acl_encode(&acl, &mut v[..27]).is_err());
+    kunit_expect!(t, acl_encode(&[e(AclTag::Other, 8, 0)], &mut v).is_err());
+    kunit_expect!(t, acl_encode(&[e(AclTag::Other, 4, 0); 5], &mut v).is_err());
+    kunit_expect!(t, acl_encode(&[e(AclTag::User, 4, 5)], &mut v).is_err());
+    kunit_expect_eq!(t, acl_encode(&[], &mut v), Ok(4));
+}
+
 kernel::kunit_test_suite!(
     xipfs_ondisk,
     [
@@ -3271,5 +3656,9 @@ kernel::kunit_test_suite!(
         write_dir_fill,
         write_dir_edit,
         write_dir_dx_root,
+        xattr_real_block,
+        xattr_write_edit,
+        xattr_corrupt,
+        acl_codec,
     ]
 );

@@ -453,3 +453,495 @@ pub fn dir_write(sb: &Superblock, block: &[u8], ino: u32, name: &[u8]) {
         dir_block(sb, &c);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Extended attribute blocks and ACL values: an oracle written apart from `ondisk.rs` (plain
+// std, regions sorted rather than a bitmap, the hashes with explicit shifts), the model the
+// writer must follow, and the checks the fuzz target and the property tests share.
+
+/// An entry as the oracle reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XattrOracleEntry {
+    /// Name index.
+    pub index: u8,
+    /// Name (without prefix).
+    pub name: Vec<u8>,
+    /// Value (without padding).
+    pub value: Vec<u8>,
+    /// `e_value_offs` as stored.
+    pub offs: usize,
+    /// `e_hash` as stored.
+    pub hash: u32,
+    /// The hash this entry should have (Linux 6.2 on: name bytes unsigned), over the value's
+    /// stored padding.
+    pub want_hash: u32,
+    /// The same with name bytes as `signed char` (kernels before 6.2 on x86).
+    pub want_hash_signed: u32,
+}
+
+/// A block as the oracle reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XattrOracle {
+    /// `h_refcount`.
+    pub refcount: u32,
+    /// `h_hash` as stored.
+    pub hash: u32,
+    /// The entries in table order.
+    pub entries: Vec<XattrOracleEntry>,
+    /// Offset of the table's terminator.
+    pub table_end: usize,
+}
+
+fn oracle_entry_hash(name: &[u8], padded: &[u8], signed: bool) -> u32 {
+    let mut h: u32 = 0;
+    for &c in name {
+        let c = if signed {
+            c as i8 as i32 as u32
+        } else {
+            c as u32
+        };
+        h = (h << 5) ^ (h >> 27) ^ c;
+    }
+    for w in padded.chunks(4) {
+        let mut b = [0u8; 4];
+        b[..w.len()].copy_from_slice(w);
+        h = (h << 16) ^ (h >> 16) ^ u32::from_le_bytes(b);
+    }
+    h
+}
+
+/// `ext2_xattr_rehash()` over stored entry hashes.
+pub fn oracle_block_hash(hashes: &[u32]) -> u32 {
+    if hashes.contains(&0) {
+        return 0;
+    }
+    hashes.iter().fold(0u32, |h, &e| (h << 16) ^ (h >> 16) ^ e)
+}
+
+/// The hash ext2 gives an entry named `name` with value `value` (zero-padded).
+pub fn oracle_hash(name: &[u8], value: &[u8]) -> u32 {
+    oracle_entry_hash(name, value, false)
+}
+
+/// What a valid block is (the rules `XattrBlock`'s documentation lists), read the simple way;
+/// `None` for a block it must refuse.
+pub fn xattr_oracle(raw: &[u8]) -> Option<XattrOracle> {
+    let u16at = |o: usize| u16::from_le_bytes([raw[o], raw[o + 1]]) as usize;
+    let u32at = |o: usize| u32::from_le_bytes(raw[o..o + 4].try_into().unwrap());
+    if raw.len() != 4096 || u32at(0) != 0xEA02_0000 || u32at(8) != 1 || u32at(4) == 0 {
+        return None;
+    }
+    let mut regions = vec![(0usize, 32usize)];
+    let mut entries = Vec::new();
+    let mut p = 32;
+    loop {
+        if p + 4 > 4096 {
+            return None;
+        }
+        if u32at(p) == 0 {
+            break;
+        }
+        let name_len = raw[p] as usize;
+        let index = raw[p + 1];
+        let len = (16 + name_len).div_ceil(4) * 4;
+        if p + len + 4 > 4096 || u32at(p + 4) != 0 || index == 0 {
+            return None;
+        }
+        if name_len == 0 && index != 2 && index != 3 {
+            return None;
+        }
+        let offs = u16at(p + 2);
+        let size = u32at(p + 8) as usize;
+        let name = raw[p + 16..p + 16 + name_len].to_vec();
+        let padded_len = size.div_ceil(4) * 4;
+        let padded = if size == 0 {
+            Vec::new()
+        } else if offs % 4 != 0 || offs as u64 + padded_len as u64 > 4096 {
+            return None;
+        } else {
+            regions.push((offs, offs + padded_len));
+            raw[offs..offs + padded_len].to_vec()
+        };
+        if size == 0 && offs > 4096 {
+            return None;
+        }
+        entries.push(XattrOracleEntry {
+            index,
+            value: padded.get(..size).map(<[u8]>::to_vec).unwrap_or_default(),
+            offs,
+            hash: u32at(p + 12),
+            want_hash: oracle_entry_hash(&name, &padded, false),
+            want_hash_signed: oracle_entry_hash(&name, &padded, true),
+            name,
+        });
+        regions.push((p, p + len));
+        p += len;
+    }
+    regions.push((p, p + 4));
+    regions.sort();
+    if regions.windows(2).any(|w| w[0].1 > w[1].0) {
+        return None;
+    }
+    let key = |e: &XattrOracleEntry| (e.index, e.name.len(), e.name.clone());
+    if entries.windows(2).any(|w| key(&w[0]) >= key(&w[1])) {
+        return None;
+    }
+    Some(XattrOracle {
+        refcount: u32at(4),
+        hash: u32at(12),
+        entries,
+        table_end: p,
+    })
+}
+
+/// `parse` accepts exactly what the oracle accepts, and every method of an accepted block
+/// agrees with it. Returns the oracle's reading.
+pub fn xattr_block(raw: &[u8]) -> Option<XattrOracle> {
+    let parsed = XattrBlock::parse(raw);
+    let oracle = xattr_oracle(raw);
+    let (b, o) = match (parsed, oracle) {
+        (Ok(b), Some(o)) => (b, o),
+        (Err(_), None) => return None,
+        (p, o) => panic!("XattrBlock::parse: {p:?}, the oracle: {o:?}"),
+    };
+    assert_eq!(b.refcount(), o.refcount);
+    assert_ne!(b.refcount(), 0);
+    assert_eq!(b.hash(), o.hash);
+    let got: Vec<_> = b.entries().collect();
+    assert_eq!(got.len(), o.entries.len());
+    for (g, w) in got.iter().zip(&o.entries) {
+        assert_eq!(
+            (g.index, g.name, g.value),
+            (w.index, &w.name[..], &w.value[..])
+        );
+        assert_eq!(
+            b.get(g.index, g.name),
+            Some(g.value),
+            "get of a listed entry"
+        );
+        assert!(g.name.len() <= XATTR_NAME_MAX && g.value.len() <= BLOCK_SIZE);
+        // Near misses are absent.
+        let mut longer = g.name.to_vec();
+        longer.push(b'x');
+        if !o
+            .entries
+            .iter()
+            .any(|e| e.index == g.index && e.name == longer)
+        {
+            assert_eq!(b.get(g.index, &longer), None);
+        }
+        if g.index < u8::MAX
+            && !o
+                .entries
+                .iter()
+                .any(|e| e.index == g.index + 1 && e.name == g.name)
+        {
+            assert_eq!(b.get(g.index + 1, g.name), None);
+        }
+    }
+    assert_eq!(b.get(0, b""), None);
+    let hashes: Vec<u32> = o.entries.iter().map(|e| e.hash).collect();
+    assert_eq!(b.computed_hash(), oracle_block_hash(&hashes));
+    let entries_ok = o
+        .entries
+        .iter()
+        .all(|e| e.hash == e.want_hash || e.hash == e.want_hash_signed);
+    assert_eq!(b.check_entry_hashes(), entries_ok);
+    assert_eq!(
+        b.check_hashes(),
+        entries_ok && o.hash == oracle_block_hash(&hashes)
+    );
+    let used = 36
+        + o.entries
+            .iter()
+            .map(|e| (16 + e.name.len()).div_ceil(4) * 4 + e.value.len().div_ceil(4) * 4)
+            .sum::<usize>();
+    assert_eq!(b.used(), used);
+    assert!(used <= BLOCK_SIZE);
+    for e in &got {
+        if e.index == XATTR_INDEX_POSIX_ACL_ACCESS || e.index == XATTR_INDEX_POSIX_ACL_DEFAULT {
+            acl_value(e.value);
+        }
+    }
+    Some(o)
+}
+
+/// A block's contents as the model keeps them: sorted as ext2 sorts.
+pub type XattrModel = std::collections::BTreeMap<(u8, usize, Vec<u8>), Vec<u8>>;
+
+/// The model of a parsed block.
+pub fn xattr_model(b: Option<&XattrBlock<'_>>) -> XattrModel {
+    b.into_iter()
+        .flat_map(|b| b.entries())
+        .map(|e| ((e.index, e.name.len(), e.name.to_vec()), e.value.to_vec()))
+        .collect()
+}
+
+/// Bytes a block holding `m` takes.
+pub fn xattr_model_size(m: &XattrModel) -> usize {
+    36 + m
+        .iter()
+        .map(|((_, _, n), v)| (16 + n.len()).div_ceil(4) * 4 + v.len().div_ceil(4) * 4)
+        .sum::<usize>()
+}
+
+/// What `xattr_write` must do to the model `m`: the error, or the new contents (empty: the
+/// block goes).
+pub fn xattr_model_apply(
+    m: &XattrModel,
+    index: u8,
+    name: &[u8],
+    change: XattrChange<'_>,
+    refcount: u32,
+) -> Result<XattrModel, XattrError> {
+    let value = match change {
+        XattrChange::Set(v, _) => Some(v),
+        XattrChange::Remove => None,
+    };
+    let acl = index == 2 || index == 3;
+    if index == 0
+        || name.len() > 255
+        || (name.is_empty() && !acl)
+        || name.contains(&0)
+        || value.is_some_and(|v| v.len() > 4096)
+        || refcount == 0
+    {
+        return Err(XattrError::Range);
+    }
+    let key = (index, name.len(), name.to_vec());
+    let present = m.contains_key(&key);
+    match change {
+        XattrChange::Set(_, XattrSetMode::Create) if present => return Err(XattrError::Exists),
+        XattrChange::Set(_, XattrSetMode::Replace) | XattrChange::Remove if !present => {
+            return Err(XattrError::NotFound)
+        }
+        _ => {}
+    }
+    let mut n = m.clone();
+    match value {
+        Some(v) => {
+            n.insert(key, v.to_vec());
+        }
+        None => {
+            n.remove(&key);
+        }
+    }
+    if !n.is_empty() && xattr_model_size(&n) > 4096 {
+        return Err(XattrError::NoSpace);
+    }
+    Ok(n)
+}
+
+/// Runs `xattr_write` on `old` (a parsed block, or none) and checks it against the model and
+/// the layout it documents; returns the new block (`Some(None)`: the block goes; `None`: an
+/// error, the old block stays).
+pub fn xattr_write_checked(
+    old: Option<&XattrBlock<'_>>,
+    index: u8,
+    name: &[u8],
+    change: XattrChange<'_>,
+    refcount: u32,
+) -> Option<Option<Vec<u8>>> {
+    let before = xattr_model(old);
+    let want = xattr_model_apply(&before, index, name, change, refcount);
+    let junk = vec![0xa5u8; BLOCK_SIZE];
+    let mut out = junk.clone();
+    let got = xattr_write(old, index, name, change, refcount, &mut out);
+    match (&want, got) {
+        (Err(w), Err(g)) => {
+            assert_eq!(*w, g, "xattr_write's error");
+            assert_eq!(out, junk, "xattr_write changed out on an error");
+            // A short or long `out` fails the same way when the change itself does.
+            let mut short = vec![0u8; 100];
+            assert_eq!(
+                xattr_write(old, index, name, change, refcount, &mut short),
+                Err(*w)
+            );
+            return None;
+        }
+        (Ok(m), Ok(XattrWritten::Empty)) if m.is_empty() => {
+            assert_eq!(out, junk, "xattr_write changed out for an empty block");
+            return Some(None);
+        }
+        (Ok(m), Ok(XattrWritten::Block)) if !m.is_empty() => {}
+        (w, g) => panic!("xattr_write: {g:?}, the model: {w:?}"),
+    }
+    let m = want.unwrap();
+    // The block: what the model holds, laid out as documented.
+    let o = xattr_block(&out).expect("xattr_write wrote a block parse refuses");
+    let b = XattrBlock::parse(&out).unwrap();
+    assert_eq!(
+        xattr_model(Some(&b)),
+        m,
+        "the written block is not the model's"
+    );
+    assert_eq!(o.refcount, refcount);
+    assert!(b.check_hashes(), "xattr_write's hashes");
+    assert_eq!(b.used(), xattr_model_size(&m));
+    let mut expect = vec![0u8; BLOCK_SIZE];
+    expect[..4].copy_from_slice(&XATTR_MAGIC.to_le_bytes());
+    expect[4..8].copy_from_slice(&refcount.to_le_bytes());
+    expect[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let mut hashes = Vec::new();
+    let (mut p, mut v) = (32, BLOCK_SIZE);
+    for ((index, _, name), value) in &m {
+        let offs = if value.is_empty() {
+            0
+        } else {
+            v -= value.len().div_ceil(4) * 4;
+            expect[v..v + value.len()].copy_from_slice(value);
+            v
+        };
+        let hash = oracle_hash(name, value);
+        hashes.push(hash);
+        expect[p] = name.len() as u8;
+        expect[p + 1] = *index;
+        expect[p + 2..p + 4].copy_from_slice(&(offs as u16).to_le_bytes());
+        expect[p + 8..p + 12].copy_from_slice(&(value.len() as u32).to_le_bytes());
+        expect[p + 12..p + 16].copy_from_slice(&hash.to_le_bytes());
+        expect[p + 16..p + 16 + name.len()].copy_from_slice(name);
+        p += (16 + name.len()).div_ceil(4) * 4;
+    }
+    expect[12..16].copy_from_slice(&oracle_block_hash(&hashes).to_le_bytes());
+    assert_eq!(o.table_end, p);
+    assert!(
+        out == expect,
+        "xattr_write's layout differs from the documented one"
+    );
+    // The refcount alone changes, and the hashes stay right.
+    let mut c = out.clone();
+    assert!(xattr_set_refcount(&mut c, 0).is_err());
+    assert_eq!(c, out);
+    xattr_set_refcount(&mut c, refcount.wrapping_add(1).max(1)).unwrap();
+    assert_eq!(c[..4], out[..4]);
+    assert_eq!(c[8..], out[8..]);
+    let cb = XattrBlock::parse(&c).unwrap();
+    assert_eq!(cb.refcount(), refcount.wrapping_add(1).max(1));
+    assert!(cb.check_hashes());
+    Some(Some(out))
+}
+
+/// A tag value to the oracle's (tag, has id).
+fn oracle_tag(t: u16) -> Option<(AclTag, bool)> {
+    Some(match t {
+        1 => (AclTag::UserObj, false),
+        2 => (AclTag::User, true),
+        4 => (AclTag::GroupObj, false),
+        8 => (AclTag::Group, true),
+        0x10 => (AclTag::Mask, false),
+        0x20 => (AclTag::Other, false),
+        _ => return None,
+    })
+}
+
+/// `ext2_acl_from_disk()` read the simple way, perm > 7 refused.
+pub fn acl_oracle(v: &[u8]) -> Option<Vec<AclEntry>> {
+    if v.len() < 4 || v[..4] != [1, 0, 0, 0] {
+        return None;
+    }
+    // ext2_acl_count().
+    let size = v.len() - 4;
+    let count = if size < 16 {
+        if size % 4 != 0 {
+            return None;
+        }
+        size / 4
+    } else {
+        if (size - 16) % 8 != 0 {
+            return None;
+        }
+        (size - 16) / 8 + 4
+    };
+    let mut p = 4;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let e = v.get(p..p + 4)?;
+        let (tag, long) = oracle_tag(u16::from_le_bytes([e[0], e[1]]))?;
+        let perm = u16::from_le_bytes([e[2], e[3]]);
+        if perm > 7 {
+            return None;
+        }
+        let id = if long {
+            u32::from_le_bytes(v.get(p + 4..p + 8)?.try_into().unwrap())
+        } else {
+            0
+        };
+        p += if long { 8 } else { 4 };
+        out.push(AclEntry { tag, perm, id });
+    }
+    (p == v.len()).then_some(out)
+}
+
+/// The ACL codec on `value`: count and decode agree with the oracle, and what decodes encodes
+/// back to the same bytes.
+pub fn acl_value(value: &[u8]) {
+    let want = acl_oracle(value);
+    let count = acl_count(value);
+    assert_eq!(count.ok(), want.as_ref().map(Vec::len), "acl_count");
+    let fill = AclEntry {
+        tag: AclTag::Mask,
+        perm: 7,
+        id: 0xdead,
+    };
+    let mut out = vec![fill; want.as_ref().map_or(3, Vec::len) + 1];
+    let got = acl_decode(value, &mut out);
+    let Some(want) = want else {
+        assert!(got.is_err());
+        assert!(
+            out.iter().all(|e| *e == fill),
+            "acl_decode wrote on an error"
+        );
+        return;
+    };
+    assert_eq!(got, Ok(want.len()));
+    assert_eq!(out[..want.len()], want[..]);
+    assert_eq!(out[want.len()], fill);
+    if !want.is_empty() {
+        let mut short = vec![fill; want.len() - 1];
+        assert!(acl_decode(value, &mut short).is_err());
+        assert!(short.iter().all(|e| *e == fill));
+    }
+    assert_eq!(acl_size(&want), value.len());
+    let mut enc = vec![0xeeu8; value.len() + 8];
+    assert_eq!(acl_encode(&want, &mut enc), Ok(value.len()));
+    assert_eq!(&enc[..value.len()], value, "acl_encode(acl_decode(v)) != v");
+    assert!(enc[value.len()..].iter().all(|&b| b == 0xee));
+    if !value.is_empty() {
+        let mut small = vec![0xeeu8; value.len() - 1];
+        assert!(acl_encode(&want, &mut small).is_err());
+        assert!(small.iter().all(|&b| b == 0xee));
+    }
+}
+
+/// The ACL encoder on any entries: it refuses exactly what ext2 could not read back (perm over
+/// 7, a layout `ext2_acl_size()` does not give), and what it writes decodes to the entries
+/// (ids of entries without one as 0).
+pub fn acl_entries(entries: &[AclEntry]) {
+    let size = acl_size(entries);
+    let longs = entries.iter().filter(|e| e.tag.has_id()).count();
+    assert_eq!(size, 4 + 4 * entries.len() + 4 * longs);
+    let n = entries.len();
+    let ext2_size = if n <= 4 {
+        4 + 4 * n
+    } else {
+        4 + 16 + 8 * (n - 4)
+    };
+    let ok = entries.iter().all(|e| e.perm <= 7) && size == ext2_size;
+    let mut out = vec![0x5au8; size + 3];
+    let r = acl_encode(entries, &mut out);
+    if !ok {
+        assert!(r.is_err(), "acl_encode accepted {entries:?}");
+        assert!(out.iter().all(|&b| b == 0x5a));
+        return;
+    }
+    assert_eq!(r, Ok(size));
+    let want: Vec<AclEntry> = entries
+        .iter()
+        .map(|e| AclEntry {
+            id: if e.tag.has_id() { e.id } else { 0 },
+            ..*e
+        })
+        .collect();
+    assert_eq!(acl_oracle(&out[..size]), Some(want));
+    acl_value(&out[..size]);
+}

@@ -14,8 +14,10 @@
 //!   `inode.rs`, `blockmap.rs`, `dir.rs`), over a [`dev::Blocks`], with every result checked;
 //! - [`targets`]: one entry point per fuzz target, with its input format.
 //!
-//! The tests: `tests/props.rs` (property tests of the parsers and writers) and `tests/fsck.rs`
-//! (images changed with the writers alone must pass `e2fsck -fn`).
+//! The tests: `tests/props.rs` (property tests of the parsers and writers), `tests/xattr.rs`
+//! (the same for extended attribute blocks and ACL values, against a model and an oracle) and
+//! `tests/fsck.rs` (images changed with the writers alone must pass `e2fsck -fn`; extended
+//! attribute blocks cross-checked with `debugfs`).
 
 #[path = "../../../../fs/xipfs/ondisk.rs"]
 #[allow(dead_code, unused_imports, clippy::all)]

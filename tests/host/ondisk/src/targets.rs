@@ -13,10 +13,15 @@
 //! | `dir` | sb, directory block |
 //! | `blockmap` | sb, i_block: 15 × u32, lblk: u64, max: u32, then a [`Sparse`] device |
 //! | `image` | a [`Sparse`] device: mount, then walk the tree ([`crate::walk`]) |
+//! | `xattr` | an extended attribute block (4096 bytes; a shorter input is the block, zero-padded), then changes: each index: u8, mode: u8, name_len: u8, value_len: u16, name, value |
 //!
 //! The structure targets also run the writers on what the parsers accepted (and the directory
 //! writers on any block): rewriting a parsed superblock, descriptor or inode gives its bytes back,
 //! and directory edits follow ext2 (see `check::dir_write`).
+//!
+//! The `xattr` target checks the block against an oracle (`check::xattr_block`), then applies
+//! its changes one after the other, each checked against a model (`check::xattr_write_checked`),
+//! and runs the ACL codec on every value it meets (`check::acl_value`).
 //!
 //! The `encode_*` functions make inputs (the seed maker uses them on `mke2fs` images).
 
@@ -33,6 +38,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("dir", dir),
     ("blockmap", blockmap),
     ("image", image),
+    ("xattr", xattr),
 ];
 
 /// The environment variable that makes every target overflow on purpose: `scripts/host-fuzz`
@@ -224,5 +230,108 @@ pub fn encode_blockmap(sb: &[u8], i_block: &[u32; N_BLOCKS], lblk: u64, max: u32
     v.extend_from_slice(&lblk.to_le_bytes());
     v.extend_from_slice(&max.to_le_bytes());
     v.extend_from_slice(sparse);
+    v
+}
+
+/// Most changes one `xattr` input applies.
+pub const XATTR_MAX_CHANGES: usize = 64;
+
+/// One change of an `xattr` input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XattrOp {
+    /// Name index.
+    pub index: u8,
+    /// 0: `Set` with `Any`, 1: `Create`, 2: `Replace`, 3: `Remove`; the low 2 bits count; the
+    /// next 2 bits make the refcount 0 (refused), 1, 2 or `u32::MAX`.
+    pub mode: u8,
+    /// The name.
+    pub name: Vec<u8>,
+    /// The value (ignored by `Remove`).
+    pub value: Vec<u8>,
+}
+
+impl XattrOp {
+    fn change(&self) -> XattrChange<'_> {
+        match self.mode & 3 {
+            0 => XattrChange::Set(&self.value, XattrSetMode::Any),
+            1 => XattrChange::Set(&self.value, XattrSetMode::Create),
+            2 => XattrChange::Set(&self.value, XattrSetMode::Replace),
+            _ => XattrChange::Remove,
+        }
+    }
+
+    fn refcount(&self) -> u32 {
+        [0, 1, 2, u32::MAX][usize::from(self.mode >> 2 & 3)]
+    }
+}
+
+/// Splits the changes of an `xattr` input (after its block); a change cut short takes what is
+/// there.
+pub fn decode_xattr_ops(mut data: &[u8]) -> Vec<XattrOp> {
+    let mut ops = Vec::new();
+    while ops.len() < XATTR_MAX_CHANGES {
+        let Some((head, rest)) = data.split_first_chunk::<5>() else {
+            break;
+        };
+        let name_len = usize::from(head[2]);
+        let value_len = usize::from(u16::from_le_bytes([head[3], head[4]]));
+        let (name, rest) = rest.split_at(name_len.min(rest.len()));
+        let (value, rest) = rest.split_at(value_len.min(rest.len()));
+        ops.push(XattrOp {
+            index: head[0],
+            mode: head[1],
+            name: name.to_vec(),
+            value: value.to_vec(),
+        });
+        data = rest;
+    }
+    ops
+}
+
+/// An extended attribute block and changes to it.
+pub fn xattr(data: &[u8]) {
+    self_test_hook();
+    let (block, rest) = data.split_at(data.len().min(BLOCK_SIZE));
+    check::xattr_block(block);
+    let mut full = vec![0u8; BLOCK_SIZE];
+    full[..block.len()].copy_from_slice(block);
+    let mut cur = check::xattr_block(&full).map(|_| full.clone());
+    if cur.is_none() {
+        // Writers refuse it too, and leave it alone.
+        let mut c = full.clone();
+        assert!(xattr_set_refcount(&mut c, 1).is_err());
+        assert_eq!(c, full);
+    }
+    check::acl_value(rest);
+    for op in decode_xattr_ops(rest) {
+        check::acl_value(&op.value);
+        let old = cur
+            .as_deref()
+            .map(|b| XattrBlock::parse(b).expect("the current block"));
+        let r = check::xattr_write_checked(
+            old.as_ref(),
+            op.index,
+            &op.name,
+            op.change(),
+            op.refcount(),
+        );
+        if let Some(next) = r {
+            cur = next;
+        }
+    }
+}
+
+/// An `xattr` input: a block (any length up to 4096) and its changes.
+pub fn encode_xattr(block: &[u8], ops: &[XattrOp]) -> Vec<u8> {
+    let mut v = block[..block.len().min(BLOCK_SIZE)].to_vec();
+    v.resize(BLOCK_SIZE, 0);
+    for op in ops {
+        v.push(op.index);
+        v.push(op.mode);
+        v.push(op.name.len().min(255) as u8);
+        v.extend_from_slice(&(op.value.len().min(65535) as u16).to_le_bytes());
+        v.extend_from_slice(&op.name[..op.name.len().min(255)]);
+        v.extend_from_slice(&op.value[..op.value.len().min(65535)]);
+    }
     v
 }

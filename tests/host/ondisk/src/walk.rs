@@ -229,7 +229,8 @@ impl Mounted {
     }
 
     /// Walks the tree from the root, as `ls -R` and reading every file would: reads each
-    /// inode reached, maps each file's extents and parses each directory block (bounded).
+    /// inode reached and its extended attribute block, maps each file's extents and parses each
+    /// directory block (bounded).
     pub fn walk(&self, dev: &(impl Blocks + ?Sized), visit: &mut dyn FnMut(Visit<'_>)) -> Walked {
         let mut w = Walked::default();
         let mut seen = BTreeSet::new();
@@ -248,6 +249,18 @@ impl Mounted {
                 }
             };
             visit(Visit::Inode { ino, raw: &raw, table_blk });
+            // Its extended attributes, as listxattr reads them.
+            if raw.file_acl != 0 {
+                if read(dev, raw.file_acl, &mut buf).is_err() {
+                    w.errors += 1;
+                } else {
+                    visit(Visit::XattrBlock { ino, blk: raw.file_acl, block: &buf });
+                    w.xattr_blocks += 1;
+                    if check::xattr_block(&buf).is_none() {
+                        w.errors += 1;
+                    }
+                }
+            }
             match kind {
                 Kind::Directory => {
                     let nblocks = raw.size / BLOCK_SIZE as u64;
@@ -333,6 +346,8 @@ pub enum Visit<'a> {
     DirBlock { ino: u32, lblk: u64, block: &'a Block },
     /// An extent of a regular file looked up at `lblk` for `want` blocks.
     Extent { ino: u32, raw: &'a Inode, lblk: u64, want: u32 },
+    /// The extended attribute block `blk` of `ino` (before it is checked).
+    XattrBlock { ino: u32, blk: u32, block: &'a Block },
 }
 
 /// Counts of a walk.
@@ -346,6 +361,8 @@ pub struct Walked {
     pub entries: usize,
     /// Extents mapped.
     pub extents: usize,
+    /// Extended attribute blocks read (each time an inode names one).
+    pub xattr_blocks: usize,
     /// Steps that found corruption (or a read past the device).
     pub errors: usize,
 }

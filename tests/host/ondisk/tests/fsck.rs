@@ -308,20 +308,8 @@ impl Fs {
             Superblock::parse(&self.img[SUPERBLOCK_OFFSET..]).as_ref(),
             Ok(&self.sb)
         );
-        let path = tmp(label);
-        std::fs::write(&path, &self.img).unwrap();
-        let out = Command::new("e2fsck")
-            .arg("-fn")
-            .arg(&path)
-            .output()
-            .expect("e2fsck");
-        let _ = std::fs::remove_file(&path);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "{label}: e2fsck -fn is not clean:\n{text}"
-        );
+        let (clean, text) = e2fsck(&self.img, label);
+        assert!(clean, "{label}: e2fsck -fn is not clean:\n{text}");
         let img = Image {
             bytes: &self.img,
             device_bytes: self.img.len() as u64,
@@ -339,6 +327,21 @@ impl Fs {
         );
         assert!(n > 5, "{label}: walked only {n} inodes");
     }
+}
+
+/// Runs `e2fsck -fn` on `img`: whether it is clean, and what it said.
+fn e2fsck(img: &[u8], label: &str) -> (bool, String) {
+    let path = tmp(label);
+    std::fs::write(&path, img).unwrap();
+    let out = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(&path)
+        .output()
+        .expect("e2fsck");
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned()
+        + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
 }
 
 fn tmp(label: &str) -> PathBuf {
@@ -529,4 +532,514 @@ fn fsck_inode128() {
 fn fsck_rev0() {
     // Revision 0: no feature fields at all.
     exercise("rev0", &["-r", "0", "-N", "256"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extended attribute blocks against e2fsprogs: blocks debugfs writes (`ea_set`) parse, hash and
+// read as e2fsprogs wrote them; blocks `xattr_write` writes, hung on inodes with the other
+// writers, pass `e2fsck -fn` and read back with `debugfs` (`ea_list`, `ea_get`), POSIX ACLs
+// converted by e2fsprogs between the VFS's format and ext2's.
+
+/// Runs `debugfs` (with `-w` when `write`) on the image with the commands `cmds` (one a
+/// line); returns what it printed. The image comes back changed when `write`.
+fn debugfs(fs: &mut Fs, label: &str, write: bool, cmds: &[u8]) -> String {
+    let path = tmp(label);
+    let cmd_path = tmp(&format!("{label}-cmds"));
+    std::fs::write(&path, &fs.img).unwrap();
+    std::fs::write(&cmd_path, cmds).unwrap();
+    let mut c = Command::new("debugfs");
+    if write {
+        c.arg("-w");
+    }
+    let out = c
+        .arg("-f")
+        .arg(&cmd_path)
+        .arg(&path)
+        .output()
+        .expect("debugfs");
+    if write {
+        fs.img = std::fs::read(&path).unwrap();
+        fs.sb = Superblock::parse(&fs.img[SUPERBLOCK_OFFSET..]).unwrap();
+    }
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&cmd_path);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{label}: debugfs failed:\n{text}");
+    text
+}
+
+/// Reads attribute `name` (full name, with prefix) of `path` with `debugfs ea_get` (`-r`: as
+/// stored, else with ACLs in the VFS's format); `None` if debugfs does not find it.
+fn ea_get(fs: &mut Fs, label: &str, path: &str, name: &[u8], raw: bool) -> Option<Vec<u8>> {
+    let out = tmp(&format!("{label}-value"));
+    let _ = std::fs::remove_file(&out);
+    let mut cmd = format!(
+        "ea_get {}-f {} {path} ",
+        if raw { "-r " } else { "" },
+        out.display()
+    )
+    .into_bytes();
+    cmd.extend_from_slice(name);
+    cmd.push(b'\n');
+    let text = debugfs(fs, label, false, &cmd);
+    let v = std::fs::read(&out).ok();
+    let _ = std::fs::remove_file(&out);
+    if text.contains("not found") {
+        return None;
+    }
+    v
+}
+
+/// The full name of an attribute, as debugfs names it.
+fn full_name(index: u8, name: &[u8]) -> Vec<u8> {
+    let prefix: &[u8] = match index {
+        XATTR_INDEX_USER => b"user.",
+        XATTR_INDEX_POSIX_ACL_ACCESS => b"system.posix_acl_access",
+        XATTR_INDEX_POSIX_ACL_DEFAULT => b"system.posix_acl_default",
+        XATTR_INDEX_TRUSTED => b"trusted.",
+        XATTR_INDEX_SECURITY => b"security.",
+        _ => panic!("no prefix for index {index}"),
+    };
+    [prefix, name].concat()
+}
+
+/// An ACL in the VFS's xattr format (`posix_acl_xattr`: version 2, 8 bytes for each entry),
+/// which `setfacl` passes and e2fsprogs converts; ids of entries without one as given. The tag
+/// values are spelled out here (`include/uapi/linux/posix_acl.h`), apart from `ondisk.rs`.
+fn acl_vfs(entries: &[AclEntry]) -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for e in entries {
+        let tag: u16 = match e.tag {
+            AclTag::UserObj => 0x01,
+            AclTag::User => 0x02,
+            AclTag::GroupObj => 0x04,
+            AclTag::Group => 0x08,
+            AclTag::Mask => 0x10,
+            AclTag::Other => 0x20,
+        };
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&e.perm.to_le_bytes());
+        v.extend_from_slice(&e.id.to_le_bytes());
+    }
+    v
+}
+
+fn acl_entry(tag: AclTag, perm: u16, id: u32) -> AclEntry {
+    AclEntry { tag, perm, id }
+}
+
+/// A POSIX ACL with named users and groups: owner rwx, user 1000 r-x, user 4294967294 r,
+/// group 50 rw, owning group r-x, mask rwx, other r.
+fn test_acl() -> Vec<AclEntry> {
+    vec![
+        acl_entry(AclTag::UserObj, 7, 0),
+        acl_entry(AclTag::User, 5, 1000),
+        acl_entry(AclTag::User, 4, 4_294_967_294),
+        acl_entry(AclTag::GroupObj, 5, 0),
+        acl_entry(AclTag::Group, 6, 50),
+        acl_entry(AclTag::Mask, 7, 0),
+        acl_entry(AclTag::Other, 4, 0),
+    ]
+}
+
+/// Decodes an ext2 ACL value.
+fn acl_of(value: &[u8]) -> Vec<AclEntry> {
+    let n = acl_count(value).expect("ACL value");
+    let mut out = vec![acl_entry(AclTag::Other, 0, 0); n];
+    assert_eq!(acl_decode(value, &mut out), Ok(n));
+    out
+}
+
+/// What one test attribute is: (index, name, value as stored in the block).
+type Attr = (u8, Vec<u8>, Vec<u8>);
+
+/// A minimal ACL: owner rw, group r, other none.
+fn short_acl() -> Vec<AclEntry> {
+    vec![
+        acl_entry(AclTag::UserObj, 6, 0),
+        acl_entry(AclTag::GroupObj, 4, 0),
+        acl_entry(AclTag::Other, 0, 0),
+    ]
+}
+
+/// The attributes the tests set: every index, an empty value, a name with bytes over 0x7f, a
+/// 255-byte name, a 1000-byte value, and an ACL of each kind ([`test_acl`] as the access ACL,
+/// [`short_acl`] as the default one), stored as `acl_encode` writes them.
+fn test_attrs() -> Vec<Attr> {
+    let acl = test_acl();
+    let mut stored = vec![0u8; acl_size(&acl)];
+    acl_encode(&acl, &mut stored).unwrap();
+    let short = short_acl();
+    let mut short_stored = vec![0u8; acl_size(&short)];
+    acl_encode(&short, &mut short_stored).unwrap();
+    vec![
+        (
+            XATTR_INDEX_USER,
+            b"comment".to_vec(),
+            b"hello, world".to_vec(),
+        ),
+        (XATTR_INDEX_USER, b"empty".to_vec(), Vec::new()),
+        (XATTR_INDEX_USER, b"caf\xc3\xa9".to_vec(), b"v".to_vec()),
+        (XATTR_INDEX_USER, vec![b'n'; 255], b"long name".to_vec()),
+        (
+            XATTR_INDEX_TRUSTED,
+            b"big".to_vec(),
+            (0..1000u32).map(|i| (i * 13) as u8).collect(),
+        ),
+        (
+            XATTR_INDEX_SECURITY,
+            b"selinux".to_vec(),
+            b"system_u:object_r:etc_t:s0\0".to_vec(),
+        ),
+        (XATTR_INDEX_POSIX_ACL_ACCESS, Vec::new(), stored),
+        (XATTR_INDEX_POSIX_ACL_DEFAULT, Vec::new(), short_stored),
+    ]
+}
+
+/// The value debugfs is given for an attribute of [`test_attrs`], and gives back: the ACLs in
+/// the VFS's format (made without `ondisk.rs`).
+fn vfs_value(index: u8, stored: &[u8]) -> Vec<u8> {
+    match index {
+        XATTR_INDEX_POSIX_ACL_ACCESS => acl_vfs(&test_acl()),
+        XATTR_INDEX_POSIX_ACL_DEFAULT => acl_vfs(&short_acl()),
+        _ => stored.to_vec(),
+    }
+}
+
+/// Checks with debugfs that `path` holds exactly `attrs`: each by `ea_get` (as stored with
+/// `-r`, and converted), the printable names in `ea_list`.
+fn debugfs_reads(fs: &mut Fs, label: &str, path: &str, attrs: &[Attr]) {
+    let list = debugfs(fs, label, false, format!("ea_list {path}\n").as_bytes());
+    let listed = list.lines().filter(|l| l.starts_with("  ")).count();
+    assert_eq!(listed, attrs.len(), "{label}: ea_list {path}:\n{list}");
+    for (index, name, value) in attrs {
+        let full = full_name(*index, name);
+        if full.iter().all(|b| b.is_ascii_graphic()) {
+            let want = format!("  {} ({})", String::from_utf8_lossy(&full), value.len());
+            assert!(
+                list.contains(&want),
+                "{label}: ea_list {path} lacks {want:?}:\n{list}"
+            );
+        }
+        let raw = ea_get(fs, label, path, &full, true);
+        assert_eq!(
+            raw.as_deref(),
+            Some(&value[..]),
+            "{label}: ea_get -r {path} {full:?}"
+        );
+        let vfs = ea_get(fs, label, path, &full, false);
+        assert_eq!(
+            vfs,
+            Some(vfs_value(*index, value)),
+            "{label}: ea_get {path} {full:?}"
+        );
+    }
+}
+
+/// Blocks debugfs writes: they parse (also checked by the oracle), their entry hashes are ours
+/// (e2fsprogs leaves `h_hash` 0), their values are what was set (ACLs converted to ext2's
+/// format as `acl_encode` converts them); our rewrite of them is a block with all hashes right.
+#[test]
+fn fsck_xattr_debugfs_blocks() {
+    let mut fs = mkfs("xattr-debugfs", &["-I", "128", "-N", "256"]);
+    let attrs = test_attrs();
+    let mut cmds = Vec::new();
+    let mut files = Vec::new();
+    for (k, (index, name, value)) in attrs.iter().enumerate() {
+        let f = tmp(&format!("xattr-debugfs-v{k}"));
+        std::fs::write(&f, vfs_value(*index, value)).unwrap();
+        for path in ["/hello.txt", "/sub"] {
+            cmds.extend_from_slice(format!("ea_set -f {} {path} ", f.display()).as_bytes());
+            cmds.extend_from_slice(&full_name(*index, name));
+            cmds.push(b'\n');
+        }
+        files.push(f);
+    }
+    // A third inode with a single attribute, set then changed.
+    cmds.extend_from_slice(b"ea_set /keep user.k first\nea_set /keep user.k second-value\n");
+    debugfs(&mut fs, "xattr-debugfs", true, &cmds);
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+    fs.check("xattr-debugfs-set");
+    let mut want: Vec<Attr> = attrs.clone();
+    want.sort_by(|a, b| (a.0, a.1.len(), &a.1).cmp(&(b.0, b.1.len(), &b.1)));
+    let keep = vec![(XATTR_INDEX_USER, b"k".to_vec(), b"second-value".to_vec())];
+    for (path, want) in [
+        (&b"hello.txt"[..], &want),
+        (b"sub", &want),
+        (b"keep", &keep),
+    ] {
+        let ino = fs.find(ROOT_INO, path).unwrap().2;
+        let blk = fs.inode(ino).file_acl;
+        assert_ne!(blk, 0, "debugfs put no block on {path:?}");
+        let raw = fs.block(blk).to_vec();
+        let o = xipfs_ondisk_host::check::xattr_block(&raw).expect("a block debugfs wrote");
+        let x = XattrBlock::parse(&raw).unwrap();
+        assert_eq!(x.refcount(), 1);
+        assert!(x.check_entry_hashes());
+        assert_eq!(x.hash(), 0, "e2fsprogs 1.47 leaves h_hash 0");
+        assert!(!x.check_hashes());
+        let got: Vec<Attr> = x
+            .entries()
+            .map(|e| (e.index, e.name.to_vec(), e.value.to_vec()))
+            .collect();
+        assert_eq!(&got, want, "{path:?}: the entries debugfs wrote");
+        for (e, oe) in x.entries().zip(&o.entries) {
+            assert_eq!(
+                oe.hash,
+                xattr_hash_entry(e.name, e.value),
+                "{path:?}: entry hash"
+            );
+            assert_eq!(x.get(e.index, e.name), Some(e.value));
+            if e.index == XATTR_INDEX_POSIX_ACL_ACCESS || e.index == XATTR_INDEX_POSIX_ACL_DEFAULT {
+                // debugfs's conversion of the VFS's format decodes to the ACL it was given,
+                // and is what acl_encode gives (the entries compared above).
+                let acl = acl_of(e.value);
+                let given = if e.index == XATTR_INDEX_POSIX_ACL_ACCESS {
+                    test_acl()
+                } else {
+                    short_acl()
+                };
+                assert_eq!(acl, given);
+                let mut enc = vec![0u8; acl_size(&acl)];
+                assert_eq!(acl_encode(&acl, &mut enc), Ok(e.value.len()));
+                assert_eq!(enc, e.value);
+            }
+        }
+        // Our rewrite (a value replaced by itself) keeps the entries and sets every hash.
+        let (i0, n0, v0) = &want[0];
+        let mut out = vec![0u8; BLOCK_SIZE];
+        let change = XattrChange::Set(v0, XattrSetMode::Replace);
+        assert_eq!(
+            xattr_write(Some(&x), *i0, n0, change, 1, &mut out),
+            Ok(XattrWritten::Block)
+        );
+        let y = XattrBlock::parse(&out).unwrap();
+        assert!(y.check_hashes());
+        assert_eq!(
+            y.entries().collect::<Vec<_>>(),
+            x.entries().collect::<Vec<_>>()
+        );
+        assert_eq!(y.computed_hash(), x.computed_hash());
+        // Byte for byte what e2fsprogs wrote (it lays values out the same way), but for h_hash
+        // and the offsets of empty values (e2fsprogs gives them the place their value would
+        // have; ext2 and we give 0).
+        let mut theirs = raw.clone();
+        theirs[12..16].copy_from_slice(&x.computed_hash().to_le_bytes());
+        let mut at = 32;
+        for e in x.entries() {
+            if e.value.is_empty() {
+                theirs[at + 2..at + 4].fill(0);
+            }
+            at += (16 + e.name.len()).div_ceil(4) * 4;
+        }
+        assert!(
+            out == theirs,
+            "{path:?}: our block differs from e2fsprogs' one"
+        );
+        fs.block_mut(blk).copy_from_slice(&out);
+    }
+    fs.check("xattr-debugfs-rewritten");
+    debugfs_reads(&mut fs, "xattr-debugfs-read", "/hello.txt", &want);
+}
+
+impl Fs {
+    /// Gives `ino` the extended attribute block `block` (a new block, as ext2_xattr_set2()
+    /// allocates it): `i_file_acl`, `i_blocks`.
+    fn add_xattr_block(&mut self, ino: u32, block: &[u8]) -> u32 {
+        let g = (ino - 1) / self.sb.inodes_per_group;
+        let b = self.alloc_block(g);
+        self.block_mut(b).copy_from_slice(block);
+        self.hang_xattr_block(ino, b);
+        b
+    }
+
+    /// Points `ino` at the existing block `b` (shared: the caller sets its refcount).
+    fn hang_xattr_block(&mut self, ino: u32, b: u32) {
+        let mut i = self.inode(ino);
+        assert_eq!(i.file_acl, 0);
+        i.file_acl = b;
+        i.blocks += (BLOCK_SIZE / 512) as u32;
+        self.put_inode(ino, &i);
+    }
+
+    /// Takes the block away from `ino`, freeing it when `free`.
+    fn drop_xattr_block(&mut self, ino: u32, free: bool) {
+        let mut i = self.inode(ino);
+        let b = i.file_acl;
+        i.file_acl = 0;
+        i.blocks -= (BLOCK_SIZE / 512) as u32;
+        self.put_inode(ino, &i);
+        if free {
+            self.free_block(b);
+        }
+    }
+}
+
+/// `attrs` set one by one with `xattr_write`, from no block.
+fn write_attrs(attrs: &[Attr], refcount: u32) -> Vec<u8> {
+    let mut cur: Option<Vec<u8>> = None;
+    for (index, name, value) in attrs {
+        let old = cur.as_deref().map(|b| XattrBlock::parse(b).unwrap());
+        let mut out = vec![0u8; BLOCK_SIZE];
+        let change = XattrChange::Set(value, XattrSetMode::Create);
+        assert_eq!(
+            xattr_write(old.as_ref(), *index, name, change, refcount, &mut out),
+            Ok(XattrWritten::Block)
+        );
+        cur = Some(out);
+    }
+    cur.unwrap()
+}
+
+/// Blocks `xattr_write` makes pass `e2fsck -fn` on inodes of every kind, shared with the right
+/// refcount, changed and dropped; debugfs reads them back. Made wrong on purpose, e2fsck
+/// notices (so that a clean run means something).
+fn xattr_ours(label: &str, options: &[&str]) {
+    let mut fs = mkfs(label, options);
+    let attrs = test_attrs();
+    let mut want = attrs.clone();
+    want.sort_by(|a, b| (a.0, a.1.len(), &a.1).cmp(&(b.0, b.1.len(), &b.1)));
+    let block = write_attrs(&attrs, 1);
+    let hello = fs.find(ROOT_INO, b"hello.txt").unwrap().2;
+    let sub = fs.find(ROOT_INO, b"sub").unwrap().2;
+    let keep = fs.find(ROOT_INO, b"keep").unwrap().2;
+    let empty = fs.find(ROOT_INO, b"empty").unwrap().2;
+    let hb = fs.add_xattr_block(hello, &block);
+    fs.check(&format!("{label}-one"));
+    debugfs_reads(&mut fs, &format!("{label}-one-read"), "/hello.txt", &want);
+
+    // Shared by three inodes (a file, a directory, a symlink made now): refcount 3.
+    let link = fs.create(ROOT_INO, b"link", 0o120777, b"");
+    let mut l = fs.inode(link);
+    l.set_fast_symlink(b"hello.txt").unwrap();
+    fs.put_inode(link, &l);
+    fs.hang_xattr_block(sub, hb);
+    fs.hang_xattr_block(link, hb);
+    xattr_set_refcount(fs.block_mut(hb), 3).unwrap();
+    fs.check(&format!("{label}-shared"));
+    debugfs_reads(&mut fs, &format!("{label}-shared-read"), "/link", &want);
+    // The wrong refcount is noticed.
+    let mut bad = fs.img.clone();
+    let at = hb as usize * BLOCK_SIZE;
+    xattr_set_refcount(&mut bad[at..at + BLOCK_SIZE], 2).unwrap();
+    let (clean, text) = e2fsck(&bad, &format!("{label}-bad-refcount"));
+    assert!(!clean, "{label}: e2fsck accepted a wrong refcount:\n{text}");
+    // So is a wrong entry hash.
+    let mut bad = fs.img.clone();
+    let x = XattrBlock::parse(fs.block(hb)).unwrap();
+    assert!(x.check_hashes());
+    bad[at + 32 + 12] ^= 1;
+    assert!(!XattrBlock::parse(&bad[at..at + BLOCK_SIZE])
+        .unwrap()
+        .check_entry_hashes());
+    let (clean, text) = e2fsck(&bad, &format!("{label}-bad-hash"));
+    assert!(
+        !clean,
+        "{label}: e2fsck accepted a wrong entry hash:\n{text}"
+    );
+
+    // "sub" gets its own copy, changed (as ext2 clones a shared block): one removed, one
+    // replaced by a longer value, one added; the shared one drops to refcount 2.
+    let longer = vec![0x3c; 1500];
+    let cap = b"\x01\x00\x00\x02";
+    let mut mine = fs.block(hb).to_vec();
+    for (index, name, change) in [
+        (XATTR_INDEX_USER, &b"comment"[..], XattrChange::Remove),
+        (
+            XATTR_INDEX_TRUSTED,
+            b"big",
+            XattrChange::Set(&longer, XattrSetMode::Replace),
+        ),
+        (
+            XATTR_INDEX_SECURITY,
+            b"capability",
+            XattrChange::Set(cap, XattrSetMode::Create),
+        ),
+    ] {
+        let old = XattrBlock::parse(&mine).unwrap();
+        let mut out = vec![0u8; BLOCK_SIZE];
+        assert_eq!(
+            xattr_write(Some(&old), index, name, change, 1, &mut out),
+            Ok(XattrWritten::Block)
+        );
+        mine = out;
+    }
+    fs.drop_xattr_block(sub, false);
+    xattr_set_refcount(fs.block_mut(hb), 2).unwrap();
+    fs.add_xattr_block(sub, &mine);
+    fs.check(&format!("{label}-changed"));
+    let mut sub_want: Vec<Attr> = want
+        .iter()
+        .filter(|a| a.1 != b"comment")
+        .map(|a| {
+            if a.1 == b"big" {
+                (a.0, a.1.clone(), longer.clone())
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    sub_want.push((XATTR_INDEX_SECURITY, b"capability".to_vec(), cap.to_vec()));
+    debugfs_reads(&mut fs, &format!("{label}-changed-read"), "/sub", &sub_want);
+    debugfs_reads(
+        &mut fs,
+        &format!("{label}-changed-read-shared"),
+        "/link",
+        &want,
+    );
+
+    // A block filled to the last byte, on "empty" (a directory) and "keep".
+    let fill = BLOCK_SIZE - 32 - 4 - 20 - 20;
+    let full = write_attrs(
+        &[
+            (XATTR_INDEX_USER, b"a".to_vec(), vec![1; fill - 2000]),
+            (XATTR_INDEX_USER, b"b".to_vec(), vec![2; 2000]),
+        ],
+        1,
+    );
+    assert_eq!(XattrBlock::parse(&full).unwrap().used(), BLOCK_SIZE);
+    fs.add_xattr_block(empty, &full);
+    let one = write_attrs(&[(XATTR_INDEX_USER, b"last".to_vec(), b"1".to_vec())], 1);
+    let kb = fs.add_xattr_block(keep, &one);
+    fs.check(&format!("{label}-full"));
+    debugfs_reads(
+        &mut fs,
+        &format!("{label}-full-read"),
+        "/empty",
+        &[
+            (1, b"a".to_vec(), vec![1; fill - 2000]),
+            (1, b"b".to_vec(), vec![2; 2000]),
+        ],
+    );
+    // Removing the last attribute: the block goes.
+    let x = XattrBlock::parse(fs.block(kb)).unwrap();
+    let mut out = vec![0u8; BLOCK_SIZE];
+    assert_eq!(
+        xattr_write(
+            Some(&x),
+            XATTR_INDEX_USER,
+            b"last",
+            XattrChange::Remove,
+            1,
+            &mut out
+        ),
+        Ok(XattrWritten::Empty)
+    );
+    fs.drop_xattr_block(keep, true);
+    fs.check(&format!("{label}-dropped"));
+    debugfs_reads(&mut fs, &format!("{label}-dropped-read"), "/keep", &[]);
+}
+
+#[test]
+fn fsck_xattr_ours_default() {
+    // 256-byte inodes: debugfs also looks for attributes in the inode (there are none).
+    xattr_ours("xattr-default", &["-N", "1024"]);
+}
+
+#[test]
+fn fsck_xattr_ours_inode128() {
+    xattr_ours("xattr-inode128", &["-I", "128", "-N", "256", "-g", "512"]);
 }

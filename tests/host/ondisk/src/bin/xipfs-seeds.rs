@@ -4,8 +4,9 @@
 //! with `mke2fs -d` by scripts/host-fuzz), one directory per target under OUTDIR. It mounts and
 //! walks each image with the harness ([`walk`]), recording the blocks each step reads: the
 //! superblock, each descriptor table block, the inode table block of each inode reached, each
-//! directory block, the indirect blocks behind each extent lookup, and for `image` every
-//! metadata block the walk read (as a sparse device). Fails if an image does not mount or walk
+//! directory block, the indirect blocks behind each extent lookup, each extended attribute block
+//! (with changes to make to it), and for `image` every metadata block the walk read (as a
+//! sparse device); and `xattr` seeds made with `xattr_write`, which need no image. Fails if an image does not mount or walk
 //! cleanly: the seeds are meant to be valid filesystems. With `--regressions DIR`, also
 //! decodes the committed regression inputs `DIR/TARGET/NAME.hex` (hex digits, `#` comments)
 //! into `OUTDIR/TARGET/regression-NAME`.
@@ -52,7 +53,7 @@ fn seeds(out: &Path, path: &Path) -> Result<usize, String> {
         write(out, "inode", &format!("{name}-i{ino}"), &encode_inode(sb, ino, b));
         n += 1;
     }
-    let (mut inodes, mut dirs, mut maps) = (0, 0, 0);
+    let (mut inodes, mut dirs, mut maps, mut xattrs) = (0, 0, 0, 0);
     let mut depths = BTreeSet::new();
     let walked = m.walk(&rec, &mut |v| match v {
         Visit::Inode { ino, raw, table_blk } => {
@@ -80,6 +81,11 @@ fn seeds(out: &Path, path: &Path) -> Result<usize, String> {
             write(out, "dir", &format!("{name}-d{ino}-{lblk}"), &encode_dir(sb, block));
             dirs += 1;
         }
+        Visit::XattrBlock { ino, blk, block } if xattrs < PER_IMAGE => {
+            let input = encode_xattr(block, &xattr_seed_ops(ino));
+            write(out, "xattr", &format!("{name}-x{ino}-{blk}"), &input);
+            xattrs += 1;
+        }
         Visit::Extent { ino, raw, lblk, want } => {
             // Every lookup through indirect blocks of a new depth, then a few others.
             let depth = BlockPath::new(lblk).map(|p| p.depth()).unwrap_or(4);
@@ -102,7 +108,7 @@ fn seeds(out: &Path, path: &Path) -> Result<usize, String> {
     if walked.errors != 0 {
         return Err(format!("{name}: the walk found {} errors: {walked:?}", walked.errors));
     }
-    n += inodes + dirs + maps;
+    n += inodes + dirs + maps + xattrs;
     let mut read = rec.read.into_inner();
     while read.len() > MAX_SPARSE_BLOCKS {
         read.pop_last();
@@ -118,6 +124,96 @@ fn seeds(out: &Path, path: &Path) -> Result<usize, String> {
         read.len()
     );
     Ok(n)
+}
+
+/// Changes for an `xattr` seed, varied by `k`: a new user attribute, a replacement and a removal
+/// of names the debugfs-made blocks of `mkimages.sh` hold, an ACL, and one that does not fit.
+fn xattr_seed_ops(k: u32) -> Vec<XattrOp> {
+    let op = |index: u8, mode: u8, name: &[u8], value: &[u8]| XattrOp {
+        index,
+        mode,
+        name: name.to_vec(),
+        value: value.to_vec(),
+    };
+    let acl = [
+        &[1u8, 0, 0, 0][..],
+        &[1, 0, 6, 0, 2, 0, 4, 0, 0xe8, 3, 0, 0, 4, 0, 4, 0, 0x10, 0, 4, 0, 0x20, 0, 0, 0],
+    ]
+    .concat();
+    let mut ops = vec![
+        op(XATTR_INDEX_USER, 1 << 2, format!("seed-{k}").as_bytes(), b"value"),
+        op(XATTR_INDEX_USER, 2 << 2 | 2, b"comment", b"replaced"),
+        op(XATTR_INDEX_POSIX_ACL_ACCESS, 1 << 2, b"", &acl),
+        op(XATTR_INDEX_USER, 1 << 2 | 3, b"empty", b""),
+        op(XATTR_INDEX_TRUSTED, 1 << 2, b"big", &vec![0x42; 3000 + (k as usize % 7)]),
+    ];
+    let n = ops.len();
+    ops.rotate_left(k as usize % n);
+    ops
+}
+
+/// `xattr` seeds that need no image: blocks made by `xattr_write` (one entry; several of each
+/// index; an ACL; a nearly full block; a name with bytes over 0x7f), no block at all, and the
+/// empty input.
+fn xattr_seeds(out: &Path) -> usize {
+    let acl = encode_acl_seed();
+    let mut blocks: Vec<(String, Vec<u8>)> = vec![("none".into(), Vec::new())];
+    let mut add = |label: &str, changes: &[(u8, Vec<u8>, Vec<u8>)]| {
+        let mut cur: Option<Vec<u8>> = None;
+        for (index, name, value) in changes {
+            let old = cur.as_deref().map(|b| XattrBlock::parse(b).unwrap());
+            let mut next = vec![0u8; BLOCK_SIZE];
+            let change = XattrChange::Set(value, XattrSetMode::Any);
+            match xattr_write(old.as_ref(), *index, name, change, 1, &mut next) {
+                Ok(XattrWritten::Block) => cur = Some(next),
+                r => panic!("xattr seed {label}: {r:?}"),
+            }
+        }
+        blocks.push((label.into(), cur.unwrap()));
+    };
+    add("one", &[(XATTR_INDEX_USER, b"mime_type".to_vec(), b"text/plain".to_vec())]);
+    add(
+        "indexes",
+        &[
+            (XATTR_INDEX_SECURITY, b"selinux".to_vec(), b"system_u:object_r:bin_t:s0".to_vec()),
+            (XATTR_INDEX_USER, b"b".to_vec(), b"".to_vec()),
+            (XATTR_INDEX_USER, b"a".to_vec(), b"1".to_vec()),
+            (XATTR_INDEX_TRUSTED, b"overlay.opaque".to_vec(), b"y".to_vec()),
+            (XATTR_INDEX_POSIX_ACL_DEFAULT, b"".to_vec(), acl.clone()),
+            (XATTR_INDEX_POSIX_ACL_ACCESS, b"".to_vec(), acl.clone()),
+            (7, b"data".to_vec(), b"".to_vec()),
+        ],
+    );
+    add(
+        "full",
+        &(0..9u8)
+            .map(|i| (XATTR_INDEX_USER, vec![b'n'; 1 + 20 * usize::from(i)], vec![i; 330]))
+            .collect::<Vec<_>>(),
+    );
+    add("high-bytes", &[(XATTR_INDEX_USER, b"caf\xc3\xa9".to_vec(), b"v".to_vec())]);
+    let mut n = 0;
+    for (k, (label, block)) in blocks.iter().enumerate() {
+        write(out, "xattr", &format!("made-{label}"), &encode_xattr(block, &xattr_seed_ops(k as u32)));
+        n += 1;
+    }
+    write(out, "xattr", "made-acl-tail", &[&[0u8; BLOCK_SIZE][..], &acl].concat());
+    write(out, "xattr", "made-empty", &[]);
+    n + 2
+}
+
+/// An ext2 ACL value: owner rw, user 1000 r, group r, mask r, other none.
+fn encode_acl_seed() -> Vec<u8> {
+    let e = |tag, perm, id| AclEntry { tag, perm, id };
+    let entries = [
+        e(AclTag::UserObj, 6, 0),
+        e(AclTag::User, 4, 1000),
+        e(AclTag::GroupObj, 4, 0),
+        e(AclTag::Mask, 4, 0),
+        e(AclTag::Other, 0, 0),
+    ];
+    let mut v = vec![0u8; acl_size(&entries)];
+    acl_encode(&entries, &mut v).unwrap();
+    v
 }
 
 /// Hex digits to bytes; lines starting with `#` are comments.
@@ -168,6 +264,9 @@ fn main() {
         eprintln!("xipfs-seeds: {n} regression inputs from {}", dir.display());
         total += n;
     }
+    let n = xattr_seeds(out);
+    eprintln!("xipfs-seeds: {n} xattr seeds made without an image");
+    total += n;
     for img in images {
         match seeds(out, img) {
             Ok(n) => total += n,
