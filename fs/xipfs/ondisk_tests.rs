@@ -1374,6 +1374,26 @@ fn claim_map(t: &mut Test) {
     );
     kunit_expect_eq!(t, claims.claim_run(9, 3, |i| data(4, i)), Ok(1));
     kunit_expect_eq!(t, claims.owner(9), Some(data(4, 0)));
+    // An extended attribute block: any number of claims as one (inodes share it), none as
+    // a file's block; stored and read back as itself; released like the others.
+    if let Ok(x) = ClaimMap::new(2) {
+        kunit_expect_eq!(t, x.claim(0, Owner::Xattr), Ok(()));
+        kunit_expect_eq!(t, x.claim(0, Owner::Xattr), Ok(()));
+        kunit_expect_eq!(t, x.owner(0), Some(Owner::Xattr));
+        kunit_expect_eq!(t, x.claim(0, data(1, 0)).map_err(|c| c.owner), Err(Some(Owner::Xattr)));
+        kunit_expect_eq!(t, x.claim(1, Owner::Meta(Meta::InodeTable)), Ok(()));
+        kunit_expect_eq!(
+            t,
+            x.claim(1, Owner::Xattr).map_err(|c| c.owner),
+            Err(Some(Owner::Meta(Meta::InodeTable)))
+        );
+        kunit_expect_eq!(t, x.release(0, Owner::Xattr), Ok(()));
+        kunit_expect_eq!(t, x.owner(0), None);
+        kunit_expect_eq!(t, x.claim(0, data(1, 0)), Ok(()));
+    } else {
+        kunit_expect!(t, false);
+    }
+    expect_text(t, Owner::Xattr.describe(5, 32768), "an extended attribute block");
     // What the log lines say about owners.
     expect_text(t, data(12, 3).describe(5, 32768), "file block 3 of inode 12");
     expect_text(
