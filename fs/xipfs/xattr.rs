@@ -121,6 +121,8 @@ fn get_raw(inode: &INode, index: u8, name: &[u8], buf: &mut [u8]) -> Result<usiz
 /// was the last. Allocates nothing (eviction relies on it). The caller holds the inode's lock
 /// and the attribute lock, and has unlinked the block from the inode.
 fn drop_block(sb: &SuperBlock, ino: u32, blk: u32) -> Result {
+    // Never a block that is something else (an image may point `i_file_acl` anywhere).
+    claim(sb, ino, blk)?;
     let at = u64::from(blk) * BS;
     let mut hdr = [0u8; 8];
     sb.dax().read(at, &mut hdr)?;
@@ -222,7 +224,8 @@ fn set_raw(
 }
 
 /// Eviction of an inode with no links: lets go of its attribute block. The caller holds the
-/// inode's lock (`st`) and writes the inode afterwards.
+/// inode's lock (`st`) and writes the inode afterwards. A corrupt block (reported) is left
+/// as it is, for `e2fsck`, as ext2 does: the inode is freed all the same.
 pub(crate) fn release(inode: &INode, st: &mut inode::InodeState) -> Result {
     let blk = st.raw.file_acl;
     if blk == 0 {
@@ -230,7 +233,10 @@ pub(crate) fn release(inode: &INode, st: &mut inode::InodeState) -> Result {
     }
     let sb = inode.super_block();
     let _x = sb.data().locks.xattr.lock();
-    drop_block(sb, inode.ino() as u32, blk)?;
+    match drop_block(sb, inode.ino() as u32, blk) {
+        Err(e) if e == EUCLEAN => {}
+        r => r?,
+    }
     st.raw.file_acl = 0;
     inode.sub_bytes(BS);
     Ok(())

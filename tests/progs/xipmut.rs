@@ -17,9 +17,11 @@
 //!     errors=continue, or errors=remount-ro every fourth, falling back to read-only when the
 //!     read-write mount is refused), walk the tree (readdir, lstat, readlink), read every
 //!     regular file (whole, or its head, tail and a middle window past 256 KiB), map it
-//!     (MAP_SHARED, up to 256 KiB and its last page) and read the mapping, on read-write
+//!     (MAP_SHARED, up to 256 KiB and its last page) and read the mapping, list and read
+//!     every inode's extended attributes, on read-write
 //!     mounts modify the tree (create, write, append, pwrite, truncate down and up,
-//!     fallocate, punch a hole, write through a shared mapping, mkdir, rmdir, rename,
+//!     fallocate, punch a hole, write through a shared mapping, set and remove extended
+//!     attributes and ACLs, mkdir, rmdir, rename,
 //!     link, symlink, unlink, many new names in one directory, syncfs), then unmount.
 //!     Errors are fine; kernel reports (BUG, WARNING, Oops, KASAN, UBSAN, lockdep, hung
 //!     tasks, Rust panics, busy inodes after unmount), a failed unmount and a hang are not.
@@ -33,14 +35,16 @@
 //! Mutations, chosen by I mod 10 (and a PRNG seeded with S and I):
 //! - 0-2, byte storms: random bytes, bit flips, runs of random bytes or boundary bytes over
 //!   one to three metadata blocks (a superblock, a group descriptor block, a bitmap, the
-//!   used part of the inode table, a directory block, an indirect block);
+//!   used part of the inode table, a directory block, an indirect block, an extended
+//!   attribute block);
 //! - 3-6, one field: every field of the superblock (or a backup), a group descriptor (or a
 //!   backup), an inode (of a random used inode) and a directory entry, in turn, set to a
 //!   boundary value (0, 1, the maximum, half of it, one past the old value, the block or
 //!   inode count and its neighbours, ...);
 //! - 7-8, cross-links: a block of one file given to another, a file block (or an indirect
 //!   block) pointed at metadata (superblock, descriptors, bitmaps, inode table, a directory
-//!   block, another file's indirect block), the same block twice within one file (two direct
+//!   block, another file's indirect block, an extended attribute block), an inode's
+//!   extended attribute block pointed at a file's block or metadata, the same block twice within one file (two direct
 //!   pointers, a direct pointer and an indirect entry, an indirect block that is also a
 //!   data block), two directories sharing a block;
 //! - 9, two or three of the above.
@@ -95,6 +99,54 @@ mod sys {
         fn syncfs(fd: c_int) -> c_int;
         fn fallocate(fd: c_int, mode: c_int, off: i64, len: i64) -> c_int;
         fn mknod(path: *const c_char, mode: u32, dev: u64) -> c_int;
+        fn llistxattr(path: *const c_char, list: *mut c_char, size: usize) -> isize;
+        fn lgetxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: usize)
+            -> isize;
+        fn lsetxattr(path: *const c_char, name: *const c_char, value: *const c_void, size: usize,
+            flags: c_int) -> c_int;
+        fn lremovexattr(path: *const c_char, name: *const c_char) -> c_int;
+    }
+
+    fn len(r: isize) -> io::Result<usize> {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    /// The names of `p`'s extended attributes (not following a symlink).
+    pub fn list_xattrs(p: &Path) -> io::Result<Vec<CString>> {
+        let c = cstr(p)?;
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: a NUL-terminated path and a buffer of the size given.
+        let n = len(unsafe { llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })?;
+        Ok(buf[..n.min(buf.len())]
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| CString::new(s).ok())
+            .collect())
+    }
+
+    /// The value of attribute `name` of `p` into `buf`: its length.
+    pub fn get_xattr(p: &Path, name: &CString, buf: &mut [u8]) -> io::Result<usize> {
+        let c = cstr(p)?;
+        // SAFETY: NUL-terminated strings and a buffer of the size given.
+        len(unsafe { lgetxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+    }
+
+    /// Sets attribute `name` of `p` to `value`.
+    pub fn set_xattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+        let (c, n) = (cstr(p)?, CString::new(name).unwrap());
+        // SAFETY: NUL-terminated strings and a value of the length given.
+        check(unsafe { lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) })
+    }
+
+    /// Removes attribute `name` of `p`.
+    pub fn remove_xattr(p: &Path, name: &str) -> io::Result<()> {
+        let (c, n) = (cstr(p)?, CString::new(name).unwrap());
+        // SAFETY: NUL-terminated strings.
+        check(unsafe { lremovexattr(c.as_ptr(), n.as_ptr()) })
     }
 
     fn cstr(s: &Path) -> io::Result<CString> {
@@ -288,6 +340,8 @@ struct Layout {
     ptrs: Vec<Ptr>,
     dir_blocks: Vec<u32>,
     ind_blocks: Vec<u32>,
+    /// Extended attribute blocks (`i_file_acl`), each once.
+    xattr_blocks: Vec<u32>,
     /// Byte offsets of directory entries.
     dirents: Vec<usize>,
 }
@@ -332,7 +386,7 @@ fn parse_layout(img: &[u8]) -> Result<Layout, String> {
     let mut l = Layout {
         blocks, inodes, isz, groups,
         sbs: vec![], gds: vec![], meta: vec![], inodes_used: vec![], ptrs: vec![],
-        dir_blocks: vec![], ind_blocks: vec![], dirents: vec![],
+        dir_blocks: vec![], ind_blocks: vec![], xattr_blocks: vec![], dirents: vec![],
     };
     for g in 0..groups {
         if has_backup(g, sparse) {
@@ -374,6 +428,10 @@ fn parse_layout(img: &[u8]) -> Result<Layout, String> {
             continue;
         }
         l.inodes_used.push(Inode { ino, off, mode });
+        let acl_blk = get(img, off + 104, 4) as u32;
+        if acl_blk != 0 && !l.xattr_blocks.contains(&acl_blk) {
+            l.xattr_blocks.push(acl_blk);
+        }
         let kind = mode & 0xf000;
         let fast_symlink = kind == 0xa000 && get(img, off + 28, 4) == 0;
         if !(kind == 0x8000 || kind == 0x4000 || (kind == 0xa000 && !fast_symlink) || ino == 7) {
@@ -597,7 +655,12 @@ fn mutate_field(r: &mut Rng, k: usize, b: &Base, img: &mut [u8], hit: &mut BTree
 /// Metadata blocks a storm may hit, with the byte range worth storming in each.
 fn storm_target(r: &mut Rng, l: &Layout) -> Option<(usize, usize, String)> {
     for _ in 0..8 {
-        match r.below(6) {
+        match r.below(7) {
+            6 => {
+                if let Some(&blk) = r.pick(&l.xattr_blocks) {
+                    return Some((blk as usize * BS, BS, format!("extended attribute block {blk}")));
+                }
+            }
             0 => {
                 let s = *r.pick(&l.sbs)?;
                 return Some((s, 360, format!("superblock at byte {s}")));
@@ -706,6 +769,20 @@ fn mutate_crosslink(r: &mut Rng, k: usize, b: &Base, img: &mut [u8]) -> Option<S
             let q = ***r.pick(&others)?;
             Some(format!("between files: {} (block {} of inode {})", set_ptr(img, &p, q.blk), q.lblk, q.ino))
         }
+        1 if r.chance(3) => {
+            // An inode's extended attribute block on a file's block or on metadata.
+            let i = r.pick(&l.inodes_used)?;
+            let (t, what) = if r.chance(2) {
+                let q = **r.pick(&data)?;
+                (q.blk, format!("block {} of inode {}", q.lblk, q.ino))
+            } else {
+                let (m, what) = *r.pick(&l.meta)?;
+                (m, what.to_string())
+            };
+            let old = get(img, i.off + 104, 4);
+            put(img, i.off + 104, 4, u64::from(t));
+            Some(format!("attribute block on another's: inode {}: i_file_acl {old} -> {t} ({what})", i.ino))
+        }
         1 => {
             // A file block on metadata.
             let p = **r.pick(&data)?;
@@ -713,12 +790,14 @@ fn mutate_crosslink(r: &mut Rng, k: usize, b: &Base, img: &mut [u8]) -> Option<S
             Some(format!("file on metadata: {} ({what})", set_ptr(img, &p, m)))
         }
         2 => {
-            // A file block on another inode's indirect block or on a directory block.
+            // A file block on another inode's indirect block, a directory block or an
+            // extended attribute block.
             let p = **r.pick(&data)?;
             let targets: Vec<u32> = ind.iter().filter(|q| q.ino != p.ino).map(|q| q.blk)
-                .chain(l.dir_blocks.iter().copied()).filter(|&t| t != p.blk).collect();
+                .chain(l.dir_blocks.iter().copied()).chain(l.xattr_blocks.iter().copied())
+                .filter(|&t| t != p.blk).collect();
             let t = *r.pick(&targets)?;
-            Some(format!("file on an indirect or directory block: {}", set_ptr(img, &p, t)))
+            Some(format!("file on an indirect, directory or attribute block: {}", set_ptr(img, &p, t)))
         }
         3 => {
             // Two pointers of one file at one block.
@@ -907,6 +986,8 @@ struct Stats {
     entries: u64,
     files_read: u64,
     bytes_read: u64,
+    /// Extended attribute values read (every name listed, on every inode walked).
+    xattrs_read: u64,
     maps: u64,
     ops: u64,
     op_errors: u64,
@@ -981,6 +1062,7 @@ fn walk(cx: &mut Ctx, root: &Path) -> Tree {
             }
             let p = ent.path();
             let Some(md) = cx.op(&format!("lstat {}", p.display()), fs::symlink_metadata(&p)) else { continue };
+            read_xattrs(cx, &p);
             let ft = md.file_type();
             if ft.is_dir() {
                 if depth < MAX_DEPTH && seen_dirs.insert(md.ino()) {
@@ -1003,6 +1085,18 @@ fn walk(cx: &mut Ctx, root: &Path) -> Tree {
     }
     cx.st.entries += entries;
     t
+}
+
+/// Lists the extended attributes of `p` and reads each.
+fn read_xattrs(cx: &mut Ctx, p: &Path) {
+    let Some(names) = cx.op(&format!("listxattr {}", p.display()), sys::list_xattrs(p)) else { return };
+    let mut buf = vec![0u8; 65536];
+    for n in names {
+        let what = format!("getxattr {} {}", p.display(), n.to_string_lossy());
+        if cx.op(&what, sys::get_xattr(p, &n, &mut buf)).is_some() {
+            cx.st.xattrs_read += 1;
+        }
+    }
 }
 
 /// Reads a regular file (whole, or head, middle and tail windows of a large one) and its
@@ -1085,6 +1179,21 @@ fn modify(cx: &mut Ctx, root: &Path, t: &Tree) {
                 }
             }
         }
+    }
+    // Extended attributes and an ACL: set (a new block, a rewrite, a copy of a shared one),
+    // removed.
+    if let Some((p, _)) = file(&mut r) {
+        let len = 1 + r.below(3000) as usize;
+        cx.op("setxattr user.", sys::set_xattr(&p, "user.fz", &pat[..len]));
+        cx.op("setxattr trusted.", sys::set_xattr(&p, "trusted.fz", b"t"));
+    }
+    let acl: Vec<u8> = [2u32.to_le_bytes().to_vec(), vec![1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 232, 3, 0, 0,
+        4, 0, 4, 0, 255, 255, 255, 255, 0x10, 0, 4, 0, 255, 255, 255, 255, 0x20, 0, 0, 0, 255, 255, 255, 255]].concat();
+    let d = dir(&mut r);
+    cx.op("set an access ACL", sys::set_xattr(&d, "system.posix_acl_access", &acl));
+    cx.op("set a default ACL", sys::set_xattr(&d, "system.posix_acl_default", &acl));
+    if let Some((p, _)) = file(&mut r) {
+        cx.op("removexattr", sys::remove_xattr(&p, "user.fz"));
     }
     let d = dir(&mut r).join("fz-dir");
     cx.op("mkdir", fs::create_dir(&d));
@@ -1283,9 +1392,9 @@ fn run(o: Opts) -> Result<bool, String> {
             return Err(format!("{} is larger than {}", b.name, o.dev.display()));
         }
         println!(
-            "xipmut: base {}: {} blocks, {} groups, {}-byte inodes, {} inodes used, {} block pointers, {} directory blocks, {} indirect blocks, {} directory entries, {} metadata blocks",
+            "xipmut: base {}: {} blocks, {} groups, {}-byte inodes, {} inodes used, {} block pointers, {} directory blocks, {} indirect blocks, {} attribute blocks, {} directory entries, {} metadata blocks",
             b.name, b.l.blocks, b.l.groups, b.l.isz, b.l.inodes_used.len(), b.l.ptrs.len(),
-            b.l.dir_blocks.len(), b.l.ind_blocks.len(), b.l.dirents.len(), b.l.meta.len()
+            b.l.dir_blocks.len(), b.l.ind_blocks.len(), b.l.xattr_blocks.len(), b.l.dirents.len(), b.l.meta.len()
         );
     }
     fs::create_dir_all(&o.mnt).map_err(|e| e.to_string())?;
@@ -1439,8 +1548,8 @@ fn run(o: Opts) -> Result<bool, String> {
     println!("xipmut: fields mutated: {} of {}", hit.len(), FIELDS.len());
     println!("xipmut: refusals: {:?}", st.refusals);
     println!("xipmut: read-write mounts refused, read-only ones made instead: {}; read-write mounts made read-only by errors=remount-ro: {}", st.rw_refused_ro_ok, st.remounted_ro);
-    println!("xipmut: on mounted images: {} directory entries, {} files read ({} bytes), {} mappings read, {} operations, {} failed: {:?}",
-        st.entries, st.files_read, st.bytes_read, st.maps, st.ops, st.op_errors, st.errnos);
+    println!("xipmut: on mounted images: {} directory entries, {} files read ({} bytes), {} mappings read, {} extended attributes read, {} operations, {} failed: {:?}",
+        st.entries, st.files_read, st.bytes_read, st.maps, st.xattrs_read, st.ops, st.op_errors, st.errnos);
     println!("xipmut: {} kernel log lines naming xipfs; kernel log records lost (ring overrun): {}", st.xipfs_lines, kmsg.lost);
     println!("xipmut: {:.1} s, {:.1} images/s; time writing images {:.1} s, mounting {:.1} s, walking and reading {:.1} s, modifying {:.1} s, unmounting {:.1} s",
         secs, st.tried as f64 / secs.max(0.001), st.t_write, st.t_mount, st.t_walk, st.t_modify, st.t_umount);
