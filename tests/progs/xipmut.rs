@@ -1186,15 +1186,13 @@ fn modify(cx: &mut Ctx, root: &Path, t: &Tree) {
         let len = 1 + r.below(3000) as usize;
         cx.op("setxattr user.", sys::set_xattr(&p, "user.fz", &pat[..len]));
         cx.op("setxattr trusted.", sys::set_xattr(&p, "trusted.fz", b"t"));
+        cx.op("removexattr", sys::remove_xattr(&p, "trusted.fz"));
     }
     let acl: Vec<u8> = [2u32.to_le_bytes().to_vec(), vec![1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 232, 3, 0, 0,
         4, 0, 4, 0, 255, 255, 255, 255, 0x10, 0, 4, 0, 255, 255, 255, 255, 0x20, 0, 0, 0, 255, 255, 255, 255]].concat();
     let d = dir(&mut r);
     cx.op("set an access ACL", sys::set_xattr(&d, "system.posix_acl_access", &acl));
     cx.op("set a default ACL", sys::set_xattr(&d, "system.posix_acl_default", &acl));
-    if let Some((p, _)) = file(&mut r) {
-        cx.op("removexattr", sys::remove_xattr(&p, "user.fz"));
-    }
     let d = dir(&mut r).join("fz-dir");
     cx.op("mkdir", fs::create_dir(&d));
     cx.op("create in the new directory", File::create(d.join("f")).map(drop));
@@ -1284,10 +1282,15 @@ enum Mounted {
 
 fn mount_image(o: &Opts, index: u64, st: &mut Stats) -> Mounted {
     if index % 2 == 1 {
-        let errors = if index % 8 == 5 { "errors=remount-ro" } else { "errors=continue" };
+        // acl,user_xattr: revision 0 images have no default mount options to turn them on.
+        let errors = if index % 8 == 5 {
+            "errors=remount-ro,acl,user_xattr"
+        } else {
+            "errors=continue,acl,user_xattr"
+        };
         match sys::do_mount(&o.dev, &o.mnt, "xipfs", 0, errors) {
             Ok(()) => return Mounted::Rw,
-            Err(_) => match sys::do_mount(&o.dev, &o.mnt, "xipfs", sys::MS_RDONLY, "") {
+            Err(_) => match sys::do_mount(&o.dev, &o.mnt, "xipfs", sys::MS_RDONLY, "acl,user_xattr") {
                 Ok(()) => {
                     st.rw_refused_ro_ok += 1;
                     return Mounted::Ro;
@@ -1296,7 +1299,7 @@ fn mount_image(o: &Opts, index: u64, st: &mut Stats) -> Mounted {
             },
         }
     }
-    match sys::do_mount(&o.dev, &o.mnt, "xipfs", sys::MS_RDONLY, "") {
+    match sys::do_mount(&o.dev, &o.mnt, "xipfs", sys::MS_RDONLY, "acl,user_xattr") {
         Ok(()) => Mounted::Ro,
         Err(e) => Mounted::No(errno_name(&e)),
     }
