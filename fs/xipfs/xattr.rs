@@ -96,25 +96,35 @@ fn map_err(e: ondisk::XattrError) -> Error {
     }
 }
 
-/// Copies the value of attribute `name` of index `index` into `buf` (only its length if
-/// `buf` is empty).
-fn get_raw(inode: &INode, index: u8, name: &[u8], buf: &mut [u8]) -> Result<usize> {
+/// Runs `f` on the checked attribute block of `inode`, under the inode's lock and the
+/// attribute lock; `None` if the inode has no block.
+fn with_block<R>(
+    inode: &INode,
+    f: impl FnOnce(&ondisk::XattrBlock<'_>) -> Result<R>,
+) -> Result<Option<R>> {
     let sb = inode.super_block();
     let st = inode.data().lock();
     let blk = st.raw.file_acl;
     if blk == 0 {
-        return Err(ENODATA);
+        return Ok(None);
     }
     let mut b = BlockBuf::new()?;
     let _x = sb.data().locks.xattr.lock();
     let xb = read_block(sb, inode.ino() as u32, blk, &mut b)?;
-    let v = xb.get(index, name).ok_or(ENODATA)?;
-    if buf.is_empty() {
-        return Ok(v.len());
-    }
-    let dst = buf.get_mut(..v.len()).ok_or(ERANGE)?;
-    dst.copy_from_slice(v);
-    Ok(v.len())
+    f(&xb).map(Some)
+}
+
+/// Copies the value of attribute `name` of index `index` into `buf` (only its length if
+/// `buf` is empty).
+fn get_raw(inode: &INode, index: u8, name: &[u8], buf: &mut [u8]) -> Result<usize> {
+    with_block(inode, |xb| {
+        let v = xb.get(index, name).ok_or(ENODATA)?;
+        if !buf.is_empty() {
+            buf.get_mut(..v.len()).ok_or(ERANGE)?.copy_from_slice(v);
+        }
+        Ok(v.len())
+    })?
+    .ok_or(ENODATA)
 }
 
 /// Drops inode `ino`'s use of attribute block `blk`: one user less, or the block freed if it
@@ -280,26 +290,20 @@ pub(crate) fn set(
 
 /// `listxattr`.
 pub(crate) fn list(inode: &INode, list: &mut XattrList<'_>) -> Result {
-    let sb = inode.super_block();
-    let st = inode.data().lock();
-    let blk = st.raw.file_acl;
-    if blk == 0 {
-        return Ok(());
-    }
-    let mut b = BlockBuf::new()?;
-    let _x = sb.data().locks.xattr.lock();
-    let xb = read_block(sb, inode.ino() as u32, blk, &mut b)?;
-    let user = user_on(sb);
-    for e in xb.entries() {
-        match e.index {
-            ondisk::XATTR_INDEX_USER if user => list.add(Namespace::User, e.name),
-            ondisk::XATTR_INDEX_TRUSTED => list.add(Namespace::Trusted, e.name),
-            ondisk::XATTR_INDEX_SECURITY => list.add(Namespace::Security, e.name),
-            ondisk::XATTR_INDEX_POSIX_ACL_ACCESS => list.add_acl(AclKind::Access),
-            ondisk::XATTR_INDEX_POSIX_ACL_DEFAULT => list.add_acl(AclKind::Default),
-            _ => {}
+    let user = user_on(inode.super_block());
+    with_block(inode, |xb| {
+        for e in xb.entries() {
+            match e.index {
+                ondisk::XATTR_INDEX_USER if user => list.add(Namespace::User, e.name),
+                ondisk::XATTR_INDEX_TRUSTED => list.add(Namespace::Trusted, e.name),
+                ondisk::XATTR_INDEX_SECURITY => list.add(Namespace::Security, e.name),
+                ondisk::XATTR_INDEX_POSIX_ACL_ACCESS => list.add_acl(AclKind::Access),
+                ondisk::XATTR_INDEX_POSIX_ACL_DEFAULT => list.add_acl(AclKind::Default),
+                _ => {}
+            }
         }
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 

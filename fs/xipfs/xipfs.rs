@@ -79,20 +79,12 @@ impl fs::FileSystem for Xipfs {
             (b"errors", None) => Err(EINVAL),
             // As ext2: POSIX ACLs and `user.` attributes on or off (the image's default mount
             // options say when no option does).
-            (b"acl", None) => {
-                opts.acl = Some(true);
+            (b"acl" | b"noacl", None) => {
+                opts.acl = Some(key == b"acl");
                 Ok(true)
             }
-            (b"noacl", None) => {
-                opts.acl = Some(false);
-                Ok(true)
-            }
-            (b"user_xattr", None) => {
-                opts.user_xattr = Some(true);
-                Ok(true)
-            }
-            (b"nouser_xattr", None) => {
-                opts.user_xattr = Some(false);
+            (b"user_xattr" | b"nouser_xattr", None) => {
+                opts.user_xattr = Some(key == b"user_xattr");
                 Ok(true)
             }
             _ => Ok(false),
