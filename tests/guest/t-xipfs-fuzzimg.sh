@@ -31,7 +31,7 @@ count=${FUZZ_IMAGES:-600}
 seed=${FUZZ_SEED:-20261}
 seconds=${FUZZ_SECONDS:-300}
 
-# The base images: one tree, four layouts, each e2fsck-clean.
+# The base images: one tree, four layouts, each e2fsck-clean (and a fifth with attribute blocks, below).
 tree=/tmp/fz-tree
 rm -rf $tree /tmp/fz-base-*.img
 run xipmut mktree $tree
