@@ -47,6 +47,18 @@ die() {
 	exit 1
 }
 
+# fstests_source: FSTESTS_SRC, or else the newest fstests snapshot in ../shared/fstests/
+# next to the checkout, or nothing (a plain glob: no failing command under set -e).
+fstests_source() {
+	local f src=${FSTESTS_SRC:-}
+	if [ -z "$src" ]; then
+		for f in "$XIP_TOP"/../shared/fstests/xfstests-*.tar.gz; do
+			[ -e "$f" ] && src=$f
+		done
+	fi
+	printf '%s\n' "$src"
+}
+
 # run_quiet LOG cmd...: run a long command with its output in LOG, printing
 # a progress line every 60 s; on failure show the end of LOG.
 run_quiet() {
